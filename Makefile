@@ -1,0 +1,51 @@
+# MedFILIP Curation Studio — the two set-up commands are `make demo` and `make test`.
+# Each creates .venv when it is missing (Python 3.11; torch/torchvision pinned in pyproject.toml).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+DEMO_DIR  ?= data/demo
+DEMO_N    ?= 1000
+DEMO_SEED ?= 7
+PORT      ?= 8501
+
+.PHONY: venv demo demo-data serve test test-fast lint clean-demo help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create/refresh the virtualenv
+
+demo-data: $(STAMP)  ## generate the demo corpus (if absent), ingest it, extract findings, load IKI
+	test -f $(DEMO_DIR)/manifest.csv || $(BIN)/python -m pipeline.demo --out $(DEMO_DIR) --n $(DEMO_N) --seed $(DEMO_SEED)
+	$(BIN)/python -m db upgrade
+	$(BIN)/python -m pipeline.ingest folder $(DEMO_DIR) --manifest $(DEMO_DIR)/manifest.csv --dataset demo
+	$(BIN)/python -m pipeline.knowledge sync
+	$(BIN)/python -m pipeline.extract --extractor rules
+
+serve: $(STAMP)  ## serve the app on 127.0.0.1:$(PORT)
+	$(BIN)/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
+
+demo: demo-data serve  ## build the demo corpus and database, then serve the app
+
+test: $(STAMP)  ## run every test (browser tests included)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## every test but the browser ones
+	$(BIN)/python -m pytest -m "not browser"
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check .
+
+clean-demo:  ## remove the demo corpus and the default database
+	rm -rf $(DEMO_DIR) data/medfilip.db data/medfilip.db-wal data/medfilip.db-shm data/images

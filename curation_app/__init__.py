@@ -1,0 +1,1 @@
+"""The Streamlit curation app: pages, widgets and app state."""

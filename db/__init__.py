@@ -1,0 +1,1 @@
+"""The curation store: SQLModel tables, engine/session, and every query."""

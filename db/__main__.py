@@ -1,0 +1,43 @@
+"""Schema management.
+
+    python -m db upgrade                       # the default SQLite file (or $DATABASE_URL)
+    python -m db upgrade --db postgresql+psycopg://user@localhost/medfilip
+    python -m db current --db sqlite:///data/medfilip.db
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from alembic import command
+
+from db.engine import alembic_config, database_url, upgrade
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m db", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=["upgrade", "current", "history"],
+                   help="upgrade: apply migrations to head; current: show the applied revision; "
+                        "history: list migrations")
+    p.add_argument("--db", default=None, help="database URL (default: $DATABASE_URL or "
+                   "sqlite:///data/medfilip.db)")
+    p.add_argument("--revision", default="head", help="target revision for upgrade (default: head)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    url = database_url(args.db)
+    if args.action == "upgrade":
+        upgrade(url, args.revision)
+        print(f"schema at {args.revision}")
+    elif args.action == "current":
+        command.current(alembic_config(url), verbose=False)
+    else:
+        command.history(alembic_config(url))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

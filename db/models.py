@@ -1,0 +1,236 @@
+"""SQLModel tables of the curation store (ARCHITECTURE.md, "Data model").
+
+Nothing here holds a patient identifier: studies and images carry salted pseudonyms, dates are
+shifted per patient, and DICOM headers are never stored (see ``pipeline.deid``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Presence(enum.StrEnum):
+    present = "present"
+    absent = "absent"
+    uncertain = "uncertain"
+
+
+class Severity(enum.StrEnum):
+    mild = "mild"
+    moderate = "moderate"
+    severe = "severe"
+
+
+class Side(enum.StrEnum):
+    left = "left"
+    right = "right"
+    bilateral = "bilateral"
+
+
+class FindingStatus(enum.StrEnum):
+    proposed = "proposed"
+    accepted = "accepted"
+    edited = "edited"
+    rejected = "rejected"
+    added = "added"
+
+
+class KnowledgeSource(enum.StrEnum):
+    written = "written"
+    llm_draft = "llm-draft"
+
+
+class KnowledgeStatus(enum.StrEnum):
+    draft = "draft"
+    approved = "approved"
+
+
+class ReviewerRole(enum.StrEnum):
+    reviewer = "reviewer"
+    adjudicator = "adjudicator"
+    admin = "admin"
+
+
+class Split(enum.StrEnum):
+    train = "train"
+    val = "val"
+    test = "test"
+
+
+# Enums are stored as their plain string values (portable across SQLite and PostgreSQL, and
+# readable in raw SQL); pydantic validates them on the way in.
+
+
+class Study(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    study_key: str = Field(unique=True, index=True, max_length=64)  # salted pseudonym of (dataset, source study id)
+    patient_key: str = Field(index=True, max_length=64)  # salted pseudonym of the patient id
+    dataset: str = Field(index=True, max_length=64)  # adapter/source name, e.g. "openi", "demo"
+    split: str | None = Field(default=None, index=True, max_length=16)
+    study_date: date | None = None  # shifted by a per-patient offset, never the real date
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Image(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
+    image_key: str = Field(unique=True, index=True, max_length=64)  # salted pseudonym of the source image id
+    path: str  # de-identified high-bit-depth pixel file (training), relative to the data dir
+    display_path: str | None = None  # 8-bit windowed PNG for display
+    thumb_path: str | None = None  # small 8-bit PNG thumbnail
+    view: str | None = Field(default=None, max_length=16)  # PA, AP, LATERAL, LL, ...
+    width: int
+    height: int
+    bits_stored: int = 8
+    photometric: str | None = Field(default=None, max_length=16)  # as in the source; stored pixels are MONOCHROME2
+    window_center: float | None = None
+    window_width: float | None = None
+    source_format: str = Field(max_length=8)  # dicom | png | jpeg
+    pixel_sha256: str = Field(max_length=64)
+
+
+class Report(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    study_id: int = Field(foreign_key="study.id", index=True, ondelete="CASCADE")
+    text: str = Field(sa_column=Column(Text, nullable=False))  # full report, sections joined
+    findings: str | None = Field(default=None, sa_column=Column(Text))
+    impression: str | None = Field(default=None, sa_column=Column(Text))
+    indication: str | None = Field(default=None, sa_column=Column(Text))
+    comparison: str | None = Field(default=None, sa_column=Column(Text))
+    text_sha256: str = Field(index=True, max_length=64)
+
+
+class Reviewer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=128)
+    role: ReviewerRole = Field(default=ReviewerRole.reviewer, max_length=16)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Finding(SQLModel, table=True):
+    __table_args__ = (Index("ix_finding_report_category", "report_id", "category"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True, ondelete="CASCADE")
+    category: str = Field(index=True, max_length=64)  # id from pipeline/resources/vocabulary.yaml
+    presence: Presence = Field(max_length=16)
+    severity: Severity | None = Field(default=None, max_length=16)
+    side: Side | None = Field(default=None, max_length=16)
+    region: str | None = Field(default=None, max_length=32)
+    evidence_start: int | None = None  # character offsets into Report.text
+    evidence_end: int | None = None
+    evidence_text: str | None = Field(default=None, sa_column=Column(Text))  # == Report.text[start:end]
+    extractor: str = Field(max_length=32)  # rules | llm | human
+    extractor_version: str = Field(default="", max_length=32)
+    prompt_version: str | None = Field(default=None, max_length=32)
+    model_name: str | None = Field(default=None, max_length=128)
+    status: FindingStatus = Field(default=FindingStatus.proposed, index=True, max_length=16)
+    reviewer_id: int | None = Field(default=None, foreign_key="reviewer.id")
+    version: int = Field(default=1)  # optimistic locking: bumped on every write
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class KnowledgeEntry(SQLModel, table=True):
+    """IKI: what a category (optionally a severity/location subclass) looks like on the film."""
+
+    __table_args__ = (UniqueConstraint("category", "subclass"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    category: str = Field(index=True, max_length=64)
+    subclass: str = Field(default="", max_length=64)  # "" for the category itself, e.g. "severity:severe"
+    explanation: str = Field(sa_column=Column(Text, nullable=False))
+    source: KnowledgeSource = Field(default=KnowledgeSource.written, max_length=16)
+    status: KnowledgeStatus = Field(default=KnowledgeStatus.draft, max_length=16)
+    reviewer_id: int | None = Field(default=None, foreign_key="reviewer.id")
+    version: int = Field(default=1)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Assignment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("reviewer_id", "report_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    reviewer_id: int = Field(foreign_key="reviewer.id", index=True)
+    report_id: int = Field(foreign_key="report.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class ReviewEvent(SQLModel, table=True):
+    """Append-only audit log: enough to see who changed what, and to undo it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    reviewer_id: int | None = Field(default=None, foreign_key="reviewer.id", index=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    entity: str = Field(max_length=32)  # finding | knowledge
+    entity_id: int = Field(index=True)
+    action: str = Field(max_length=16)  # accept | edit | reject | add | undo | ...
+    before_json: str | None = Field(default=None, sa_column=Column(Text))
+    after_json: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class TrainingRun(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=128)
+    config_json: str = Field(sa_column=Column(Text, nullable=False))
+    snapshot_sha256: str = Field(max_length=64)  # hash of the label snapshot the run trained on
+    metrics_json: str | None = Field(default=None, sa_column=Column(Text))
+    checkpoint_path: str | None = None
+    status: str = Field(default="running", max_length=16)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class EmbeddingIndex(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    training_run_id: int | None = Field(default=None, foreign_key="trainingrun.id")
+    kind: str = Field(max_length=16)  # image | label
+    path: str
+    dim: int
+    count: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class IngestError(SQLModel, table=True):
+    """One row per bad item: the run goes on, the error stays visible."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset: str = Field(index=True, max_length=64)
+    item: str  # source-relative reference with identifiers pseudonymised
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LLMCall(SQLModel, table=True):
+    """Response cache and usage ledger of the LLM extractor, keyed by (prompt, model, report)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    cache_key: str = Field(unique=True, index=True, max_length=64)  # sha256(prompt_version, model, report hash)
+    prompt_version: str = Field(max_length=32)
+    model_name: str = Field(max_length=128)
+    report_sha256: str = Field(max_length=64)
+    response_json: str = Field(sa_column=Column(Text, nullable=False))
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ExtractionError(SQLModel, table=True):
+    """A report the extractor could not handle (bad JSON, a quote not in the report, a timeout)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True, ondelete="CASCADE")
+    extractor: str = Field(max_length=32)
+    extractor_version: str = Field(default="", max_length=32)
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

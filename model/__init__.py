@@ -1,0 +1,1 @@
+"""Encoders, SSM math and losses. Imports nothing else of this project."""

@@ -1,0 +1,18 @@
+"""MedFILIP Curation Studio: ``streamlit run streamlit_app.py`` (or ``make demo``)."""
+
+import streamlit as st
+
+from curation_app import state
+
+st.set_page_config(page_title="MedFILIP Curation Studio", page_icon="🩻", layout="wide")
+
+pages = [
+    st.Page("curation_app/pages/studies.py", title="Studies", icon="🗂️", default=True),
+]
+nav = st.navigation(pages)
+
+with st.sidebar:
+    st.caption("MedFILIP Curation Studio")
+    st.caption(f"Store: `{state.settings().database_url.split('@')[-1]}`")
+
+nav.run()

@@ -1,0 +1,85 @@
+"""AppTest of the Studies page: list, paginate, filter, open a study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from db.engine import session_scope
+from tests.factories import make_study
+
+PAGE = str(Path(__file__).resolve().parents[2] / "curation_app" / "pages" / "studies.py")
+
+
+@pytest.fixture
+def app_env(db_url, data_dir, monkeypatch):
+    with session_scope(db_url) as s:
+        for i in range(25):
+            make_study(s, key=f"a{i}", dataset="openi", split="test" if i % 5 == 0 else "train",
+                       report=f"FINDINGS: Study number {i}. Small left effusion.\nIMPRESSION: Effusion {i}.",
+                       data_dir=data_dir)
+        for i in range(3):
+            make_study(s, key=f"d{i}", dataset="demo", split="val",
+                       report=f"FINDINGS: Demo {i} lungs are clear.\nIMPRESSION: Normal.")
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("MEDFILIP_DATA_DIR", str(data_dir))
+    return db_url
+
+
+def run_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def captions(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_lists_first_page_with_thumbnails(app_env):
+    at = run_page()
+    assert "Studies 1–20 of 28" in captions(at)
+    assert len([b for b in at.button if b.label == "Open"]) == 20
+    assert any("Study number 0." in m.value for m in at.markdown)
+    # each listed study with an image shows its thumbnail
+    assert len(at.get("image")) == 20
+
+
+def test_paginates(app_env):
+    at = run_page()
+    at.number_input[0].set_value(2).run()
+    assert "Studies 21–28 of 28" in captions(at)
+    assert len([b for b in at.button if b.label == "Open"]) == 8
+
+
+def test_filters_by_dataset_and_split(app_env):
+    at = run_page()
+    at.selectbox(key="studies_dataset").select("demo").run()
+    assert "of 3 " in captions(at)
+    at.selectbox(key="studies_dataset").select("openi").run()
+    at.selectbox(key="studies_split").select("test").run()
+    assert "Studies 1–5 of 5" in captions(at)
+
+
+def test_search_report_text(app_env):
+    at = run_page()
+    at.text_input(key="studies_search").input("Demo 2").run()
+    assert "Studies 1–1 of 1" in captions(at)
+
+
+def test_opens_a_study(app_env):
+    at = run_page()
+    at.button(key="open_3").click().run()
+    assert at.query_params.get("study") == ["3"] or at.query_params.get("study") == "3"
+    assert at.subheader[0].value == "Study 3"
+    assert any("Effusion 2." in m.value for m in at.markdown)
+
+
+def test_unknown_study_is_an_error(app_env):
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.query_params["study"] = "9999"
+    at.run()
+    assert "does not exist" in at.error[0].value

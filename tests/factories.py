@@ -1,0 +1,128 @@
+"""Row factories for tests: small, explicit, one place."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from sqlmodel import Session
+
+from db.models import Finding, Image, Presence, Report, Study
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def make_study(session: Session, *, key: str, dataset: str = "demo", split: str | None = "train",
+               report: str = "FINDINGS: Lungs are clear.\nIMPRESSION: Normal chest.",
+               data_dir: Path | None = None, view: str = "PA", size: int = 64) -> Study:
+    """A study with one report and, when ``data_dir`` is given, one image with real PNG files."""
+    study = Study(study_key=_sha("s" + key), patient_key=_sha("p" + key), dataset=dataset,
+                  split=split)
+    session.add(study)
+    session.flush()
+    findings, _, impression = report.partition("\nIMPRESSION:")
+    session.add(Report(study_id=study.id, text=report, text_sha256=_sha(report),
+                       findings=findings.removeprefix("FINDINGS:").strip() or None,
+                       impression=impression.strip() or None))
+    if data_dir is not None:
+        rel = f"images/{study.study_key[:16]}.png"
+        pixels = (np.arange(size * size).reshape(size, size) % 251).astype(np.uint8)
+        (data_dir / "images").mkdir(parents=True, exist_ok=True)
+        PILImage.fromarray(pixels).save(data_dir / rel)
+        session.add(Image(study_id=study.id, image_key=_sha("i" + key), path=rel,
+                          display_path=rel, thumb_path=rel, view=view, width=size, height=size,
+                          source_format="png", pixel_sha256=_sha(rel)))
+    session.flush()
+    return study
+
+
+def make_finding(session: Session, *, report_id: int, category: str = "pleural_effusion",
+                 presence: Presence = Presence.present, **fields) -> Finding:
+    finding = Finding(report_id=report_id, category=category, presence=presence,
+                      extractor=fields.pop("extractor", "rules"), **fields)
+    session.add(finding)
+    session.flush()
+    return finding
+
+
+# --- ingest fixtures: DICOM files, PNGs and manifests built on the fly -----------------------
+
+
+def make_dicom(path: Path, *, pixels: np.ndarray | None = None, rows: int = 32, cols: int = 40,
+               bits_stored: int = 12, photometric: str = "MONOCHROME2",
+               window: tuple[float, float] | None = None, view: str | None = "PA",
+               study_uid: str | None = None, patient_id: str = "PAT-000", study_date: str = "",
+               attributes: dict | None = None, private: dict[int, str] | None = None,
+               rle: bool = False) -> Path:
+    """A single-frame grayscale DICOM file (Explicit VR LE, or RLE Lossless when ``rle``).
+    ``attributes``: extra keyword -> value; ``private``: element -> string value in a private
+    block of group 0x0009 (creator "ACME PHI")."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import (
+        ExplicitVRLittleEndian,
+        RLELossless,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
+
+    if pixels is None:
+        yy, xx = np.mgrid[0:rows, 0:cols]
+        pixels = ((yy * 37 + xx * 11) % (2**bits_stored)).astype(np.uint16)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientID, ds.StudyDate, ds.Modality = patient_id, study_date, "CR"
+    if view:
+        ds.ViewPosition = view
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, bits_stored, bits_stored - 1
+    ds.PixelRepresentation = 0
+    if window:
+        ds.WindowCenter, ds.WindowWidth = window
+    for keyword, value in (attributes or {}).items():
+        setattr(ds, keyword, value)
+    if private:
+        block = ds.private_block(0x0009, "ACME PHI", create=True)
+        for offset, value in private.items():
+            block.add_new(offset, "LO", value)
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    if rle:
+        ds.compress(RLELossless)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def make_png(path: Path, *, size: tuple[int, int] = (24, 32), seed: int = 0,
+             mode: str = "L") -> Path:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = rng.integers(0, 255, size=size, dtype=np.uint8)
+    img = PILImage.fromarray(pixels)
+    img.convert(mode).save(path, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg")
+                           else "PNG")
+    return path
+
+
+def write_manifest(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    import csv
+
+    columns = columns or ["study_id", "image", "report", "view", "patient_id", "study_date",
+                          "split"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
