@@ -129,9 +129,9 @@ class Finding(SQLModel, table=True):
     evidence_end: int | None = None
     evidence_text: str | None = Field(default=None, sa_column=Column(Text))  # == Report.text[start:end]
     extractor: str = Field(max_length=32)  # rules | llm | human
-    extractor_version: str = Field(default="", max_length=32)
-    prompt_version: str | None = Field(default=None, max_length=32)
-    model_name: str | None = Field(default=None, max_length=128)
+    extractor_version: str = Field(default="", max_length=160)  # "rules-1.0" or "gpt_ie_v1:<model>"
+    prompt_version: str | None = Field(default=None, max_length=64)
+    model_name: str | None = Field(default=None, max_length=160)
     status: FindingStatus = Field(default=FindingStatus.proposed, index=True, max_length=16)
     reviewer_id: int | None = Field(default=None, foreign_key="reviewer.id")
     version: int = Field(default=1)  # optimistic locking: bumped on every write
@@ -215,8 +215,8 @@ class LLMCall(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     cache_key: str = Field(unique=True, index=True, max_length=64)  # sha256(prompt_version, model, report hash)
-    prompt_version: str = Field(max_length=32)
-    model_name: str = Field(max_length=128)
+    prompt_version: str = Field(max_length=64)
+    model_name: str = Field(max_length=160)
     report_sha256: str = Field(max_length=64)
     response_json: str = Field(sa_column=Column(Text, nullable=False))
     prompt_tokens: int = 0
@@ -231,6 +231,6 @@ class ExtractionError(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     report_id: int = Field(foreign_key="report.id", index=True, ondelete="CASCADE")
     extractor: str = Field(max_length=32)
-    extractor_version: str = Field(default="", max_length=32)
+    extractor_version: str = Field(default="", max_length=160)  # "rules-1.0" or "gpt_ie_v1:<model>"
     message: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, validation_alias=AliasChoices("MEDFILIP_LLM_TIMEOUT"))
     # Attempts per report on 429 / 5xx / timeout before the report is recorded as failed.
     llm_max_retries: int = Field(5, ge=0, validation_alias=AliasChoices("MEDFILIP_LLM_MAX_RETRIES"))
+    # Prices in USD per 1,000 tokens, for the cost line of the LLM run summary (None: no cost shown).
+    llm_price_prompt_per_1k: float | None = Field(
+        None, ge=0, validation_alias=AliasChoices("MEDFILIP_LLM_PRICE_PROMPT_PER_1K"))
+    llm_price_completion_per_1k: float | None = Field(
+        None, ge=0, validation_alias=AliasChoices("MEDFILIP_LLM_PRICE_COMPLETION_PER_1K"))
 
 
 def get_settings(**overrides) -> Settings:

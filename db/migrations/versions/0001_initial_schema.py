@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 05:50:01.661579
+Create Date: 2026-11-28 06:01:44.695313
 """
 from alembic import op
 import sqlalchemy as sa
@@ -31,8 +31,8 @@ def upgrade() -> None:
     op.create_table('llmcall',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('cache_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('prompt_version', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('model_name', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+    sa.Column('prompt_version', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('model_name', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
     sa.Column('report_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('response_json', sa.Text(), nullable=False),
     sa.Column('prompt_tokens', sa.Integer(), nullable=False),
@@ -184,7 +184,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('report_id', sa.Integer(), nullable=False),
     sa.Column('extractor', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('extractor_version', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('extractor_version', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['report_id'], ['report.id'], ondelete='CASCADE'),
@@ -205,9 +205,9 @@ def upgrade() -> None:
     sa.Column('evidence_end', sa.Integer(), nullable=True),
     sa.Column('evidence_text', sa.Text(), nullable=True),
     sa.Column('extractor', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('extractor_version', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('prompt_version', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
-    sa.Column('model_name', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+    sa.Column('extractor_version', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
+    sa.Column('prompt_version', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('model_name', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=True),
     sa.Column('status', sa.Enum('proposed', 'accepted', 'edited', 'rejected', 'added', name='findingstatus'), nullable=False),
     sa.Column('reviewer_id', sa.Integer(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
