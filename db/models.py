@@ -225,6 +225,19 @@ class LLMCall(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ReportExtraction(SQLModel, table=True):
+    """Marks a report as done by one extractor version, findings or none (a normal report)."""
+
+    __table_args__ = (UniqueConstraint("report_id", "extractor", "extractor_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True, ondelete="CASCADE")
+    extractor: str = Field(max_length=32)
+    extractor_version: str = Field(max_length=160)
+    n_findings: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class ExtractionError(SQLModel, table=True):
     """A report the extractor could not handle (bad JSON, a quote not in the report, a timeout)."""
 

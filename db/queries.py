@@ -178,16 +178,21 @@ def count_ingest_errors(*, session: Session, dataset: str | None = None) -> int:
 
 from sqlalchemy import delete as sa_delete  # noqa: E402
 
-from db.models import ExtractionError, FindingStatus  # noqa: E402
+from db.models import ExtractionError, FindingStatus, ReportExtraction, utcnow  # noqa: E402
 
 
 def list_report_ids_to_extract(extractor: str, version: str, *, session: Session,
                                limit: int | None = None, force: bool = False) -> list[int]:
-    """Ids of reports with no Finding of (extractor, version), by id; every report if ``force``."""
+    """Ids of reports not yet done by (extractor, version), by id; every report if ``force``.
+
+    "Done" is the ReportExtraction marker, so a report with no findings (a normal study) is not
+    redone on every run, while a report whose extraction failed is retried.
+    """
     stmt = select(Report.id).order_by(Report.id)
     if not force:
-        done = (select(Finding.report_id)
-                .where(Finding.extractor == extractor, Finding.extractor_version == version))
+        done = (select(ReportExtraction.report_id)
+                .where(ReportExtraction.extractor == extractor,
+                       ReportExtraction.extractor_version == version))
         stmt = stmt.where(Report.id.not_in(done))
     if limit is not None:
         stmt = stmt.limit(limit)
@@ -213,9 +218,17 @@ def replace_proposed_findings(report_id: int, extractor: str, version: str, rows
     session.exec(sa_delete(Finding).where(
         Finding.report_id == report_id, Finding.extractor == extractor,
         Finding.extractor_version == version, Finding.status == FindingStatus.proposed))
-    for row in rows:
-        session.add(Finding(report_id=report_id, extractor=extractor, extractor_version=version,
-                            status=FindingStatus.proposed, **row))
+    if rows:  # one multi-row INSERT: ORM objects cost ~5x more per finding
+        now = utcnow()
+        session.exec(sa_insert(Finding), params=[
+            {**row, "report_id": report_id, "extractor": extractor, "extractor_version": version,
+             "status": FindingStatus.proposed, "version": 1, "created_at": now, "updated_at": now}
+            for row in rows])
+    session.exec(sa_delete(ReportExtraction).where(
+        ReportExtraction.report_id == report_id, ReportExtraction.extractor == extractor,
+        ReportExtraction.extractor_version == version))
+    session.add(ReportExtraction(report_id=report_id, extractor=extractor,
+                                 extractor_version=version, n_findings=len(rows)))
     return len(rows)
 
 

@@ -1,0 +1,233 @@
+"""Extract findings from report text: the rule-based extractor (offline default) or an LLM.
+
+File mode (JSONL in, JSONL out; input lines {"id": ..., "text": ...}):
+    python -m pipeline.extract --input reports.jsonl --output findings.jsonl
+DB mode (every report without findings from the current extractor version -> Finding rows,
+status "proposed"; failures -> ExtractionError rows):
+    python -m pipeline.extract --db sqlite:///data/medfilip.db --extractor llm --concurrency 16
+
+Output findings: {"category", "presence", "severity", "location": {"side", "region"}, "side",
+"evidence": {"start", "end", "text"}, "extractor"}; evidence offsets index into the input text
+(DB mode: Report.text). The API key is read from OPENAI_API_KEY only, never from a flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from db import queries
+from db.engine import init_db, session_scope
+from pipeline.findings import ExtractedFinding, ExtractionResult, Extractor, evidence_is_verbatim
+from pipeline.settings import Settings, get_settings
+
+BATCH = 256  # reports handed to extract_batch at once (the LLM runs them concurrently)
+COMMIT_EVERY = 64  # DB mode: results per transaction at most ...
+COMMIT_SECONDS = 2.0  # ... and seconds between commits at most (a crash loses no more)
+REJECTED_PREFIX = "rejected finding: "
+
+
+def make_extractor(name: str, *, settings: Settings, db_url: str | None = None,
+                   concurrency: int | None = None, model: str | None = None,
+                   base_url: str | None = None) -> Extractor:
+    """The extractor called ``name`` ("rules" | "llm")."""
+    if name == "rules":
+        from pipeline.rules import RuleExtractor
+        return RuleExtractor()
+    if name == "llm":
+        from pipeline.llm import make_llm_extractor  # lazy: the rules path needs no HTTP client
+        return make_llm_extractor(settings=settings, db_url=db_url, concurrency=concurrency,
+                                  model=model, base_url=base_url)
+    raise ValueError(f"--extractor: unknown extractor {name!r} (rules | llm)")
+
+
+@dataclass
+class Summary:
+    reports: int = 0
+    findings: int = 0
+    errors: int = 0  # reports that failed as a whole
+    rejected: int = 0  # single findings rejected (the report's other findings were kept)
+    seconds: float = 0.0
+
+    def format(self) -> str:
+        rate = self.reports / self.seconds if self.seconds > 0 else 0.0
+        return (f"{self.reports} reports processed, {self.findings} findings, {self.errors} "
+                f"errors, {self.rejected} findings rejected, {rate:,.1f} reports/s")
+
+    @property
+    def all_failed(self) -> bool:
+        return self.reports > 0 and self.errors == self.reports
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _read_jsonl(path: Path, limit: int | None) -> Iterator[tuple[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        n = 0
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("text"), str):
+                raise ValueError(f"{path}:{lineno}: expected {{\"id\": ..., \"text\": \"...\"}}")
+            yield str(obj["id"]), obj["text"]
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+
+def run_file(extractor: Extractor, input_path: Path, output_path: Path,
+             limit: int | None = None) -> Summary:
+    """File mode: one output line per input line, {"id", "findings"} (plus "error" on failure)."""
+    summary, t0 = Summary(), time.perf_counter()
+    items = list(_read_jsonl(input_path, limit))
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(output_path, "w", encoding="utf-8") as out, \
+            tqdm(total=len(items), unit="report", disable=None, file=sys.stderr) as bar:
+        for batch in _batches(items, BATCH):
+            for result in extractor.extract_batch(batch):
+                line: dict = {"id": result.id, "findings": [f.to_json() for f in result.findings]}
+                if result.error:
+                    line["error"] = result.error
+                    summary.errors += 1
+                if result.rejected:
+                    line["rejected"] = list(result.rejected)
+                summary.reports += 1
+                summary.rejected += len(result.rejected)
+                summary.findings += len(result.findings)
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                bar.update(1)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def finding_row(f: ExtractedFinding, extractor: Extractor) -> dict:
+    """Finding columns of one extracted finding (extractor name/version are added by the query)."""
+    return {"category": f.category, "presence": f.presence, "severity": f.severity,
+            "side": f.location.side, "region": f.location.region,
+            "evidence_start": f.evidence.start, "evidence_end": f.evidence.end,
+            "evidence_text": f.evidence.text,
+            "prompt_version": getattr(extractor, "prompt_version", None),
+            "model_name": getattr(extractor, "model", None)}
+
+
+def _store(result: ExtractionResult, texts: dict[int, str], extractor: Extractor, session,
+           summary: Summary) -> None:
+    """Write one report's outcome: its findings, and an ExtractionError per problem."""
+    rid, name, version = int(result.id), extractor.name, extractor.version
+    summary.reports += 1
+    if result.error:
+        queries.add_extraction_error(rid, name, version, result.error, session=session)
+        summary.errors += 1
+        return
+    rows, rejected = [], list(result.rejected)
+    for f in result.findings:
+        if evidence_is_verbatim(texts[rid], f.evidence):
+            rows.append(finding_row(f, extractor))
+        else:  # the contract: evidence must be a verbatim slice of Report.text
+            rejected.append(f"{f.category}: evidence is not a verbatim slice of the report")
+    for message in rejected:
+        queries.add_extraction_error(rid, name, version, REJECTED_PREFIX + message, session=session)
+    summary.rejected += len(rejected)
+    summary.findings += queries.replace_proposed_findings(rid, name, version, rows, session=session)
+
+
+def run_db(extractor: Extractor, db_url: str, *, limit: int | None = None,
+           force: bool = False) -> Summary:
+    """DB mode: extract every report lacking findings of this extractor version."""
+    summary, t0 = Summary(), time.perf_counter()
+    with session_scope(db_url) as session:
+        ids = queries.list_report_ids_to_extract(extractor.name, extractor.version,
+                                                 session=session, limit=limit, force=force)
+    with tqdm(total=len(ids), unit="report", disable=None, file=sys.stderr) as bar:
+        for batch_ids in _batches(ids, BATCH):
+            with session_scope(db_url) as session:
+                texts = queries.get_report_texts(batch_ids, session=session)
+            pending: list[ExtractionResult] = []
+            last = time.monotonic()
+            for result in extractor.extract_batch([(str(i), texts[i]) for i in batch_ids]):
+                pending.append(result)
+                if len(pending) >= COMMIT_EVERY or time.monotonic() - last > COMMIT_SECONDS:
+                    _commit(pending, texts, extractor, db_url, summary)
+                    bar.update(len(pending))
+                    pending, last = [], time.monotonic()
+            _commit(pending, texts, extractor, db_url, summary)
+            bar.update(len(pending))
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _commit(results: list[ExtractionResult], texts, extractor, db_url, summary) -> None:
+    if not results:
+        return
+    with session_scope(db_url) as session:
+        for result in results:
+            _store(result, texts, extractor, session, summary)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m pipeline.extract", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--extractor", choices=("rules", "llm"), default="rules",
+                    help="rules (offline, default) or llm (any OpenAI-compatible API)")
+    ap.add_argument("--input", type=Path, help="JSONL of {\"id\", \"text\"} (file mode)")
+    ap.add_argument("--output", type=Path, help="JSONL of {\"id\", \"findings\"} (file mode)")
+    ap.add_argument("--db", help="SQLAlchemy URL: DB mode (default URL: DATABASE_URL)")
+    ap.add_argument("--concurrency", type=int, help="LLM requests in flight at once")
+    ap.add_argument("--model", help="LLM model name (default: OPENAI_MODEL)")
+    ap.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
+    ap.add_argument("--limit", type=int, help="extract at most this many reports")
+    ap.add_argument("--force", action="store_true",
+                    help="DB mode: re-extract reports that already have findings of this version")
+    args = ap.parse_args(argv)
+    if args.input is None and args.db is None:
+        ap.error("choose a mode: --input IN.jsonl --output OUT.jsonl, or --db URL")
+    if args.input is not None and args.db is not None:
+        ap.error("--input and --db are two modes: give one")
+    if args.input is not None and args.output is None:
+        ap.error("--input needs --output")
+    if args.concurrency is not None and args.concurrency < 1:
+        ap.error("--concurrency must be >= 1")
+    if args.limit is not None and args.limit < 0:
+        ap.error("--limit must be >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = get_settings(database_url=args.db)
+    db_url = settings.database_url
+    if args.db is not None:
+        init_db(db_url)
+    extractor = make_extractor(args.extractor, settings=settings, db_url=db_url,
+                               concurrency=args.concurrency, model=args.model,
+                               base_url=args.base_url)
+    if args.db is not None:
+        summary = run_db(extractor, db_url, limit=args.limit, force=args.force)
+    else:
+        summary = run_file(extractor, args.input, args.output, limit=args.limit)
+    print(f"{extractor.name} {extractor.version}: {summary.format()}")
+    stats = getattr(extractor, "stats", None)
+    if stats is not None and hasattr(stats, "format"):
+        print(stats.format())
+    return 1 if summary.all_failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Load the packaged IKI dictionary (``pipeline/resources/iki.yaml``) into KnowledgeEntry rows.
+
+    python -m pipeline.knowledge sync --db sqlite:///data/medfilip.db
+    python -m pipeline.knowledge sync --dry-run      # say what would change, write nothing
+
+Rows are keyed (category, subclass), subclass "" for the category itself. Our written texts are
+stored with source ``written`` and status ``approved`` (LLM-made drafts come from elsewhere, as
+``llm-draft`` / ``draft``, and are never touched here).
+
+Reviewed edits are never overwritten. An existing row is updated only when ALL hold:
+  * its source is ``written`` (not an LLM draft),
+  * no reviewer is recorded on it (``reviewer_id`` is NULL), and
+  * its explanation is exactly what this sync last wrote to it, read back from the sync's own
+    audit event (ReviewEvent, action "sync"); a row with no sync event is someone else's.
+Every write is audited as a ReviewEvent with reviewer NULL and bumps ``version`` (optimistic
+locking stays valid for a page that has the row open). Rows of categories no longer in the file
+are left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Sequence
+
+from db import queries
+from db.engine import init_db, session_scope
+from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, utcnow
+from pipeline import vocab
+from pipeline.settings import get_settings
+
+
+def _snapshot(e: KnowledgeEntry) -> dict:
+    return {"explanation": e.explanation, "source": e.source.value, "status": e.status.value,
+            "version": e.version, "reviewer_id": e.reviewer_id}
+
+
+def _source_of(entry: KnowledgeEntry) -> KnowledgeSource:
+    return KnowledgeSource(entry.source)
+
+
+def plan_action(entry: KnowledgeEntry | None, text: str, last_synced: str | None) -> str:
+    """What sync does with one key: create | update | unchanged | kept-reviewed | kept-draft."""
+    if entry is None:
+        return "create"
+    if entry.explanation == text:
+        return "unchanged"
+    if _source_of(entry) is not KnowledgeSource.written:
+        return "kept-draft"
+    if entry.reviewer_id is not None or last_synced is None or entry.explanation != last_synced:
+        return "kept-reviewed"
+    return "update"
+
+
+def sync_knowledge(db_url: str | None, *, dry_run: bool = False) -> Counter:
+    """Bring KnowledgeEntry rows in line with iki.yaml; returns counts per action."""
+    wanted = [(cat, sub, text) for cat, subs in vocab.load_iki().items()
+              for sub, text in subs.items()]
+    counts: Counter = Counter()
+    with session_scope(db_url) as session:
+        entries = queries.get_knowledge_entries(session=session)
+        synced = queries.last_synced_explanations(session=session)
+        for cat, sub, text in wanted:
+            entry = entries.get((cat, sub))
+            action = plan_action(entry, text, synced.get(entry.id) if entry else None)
+            counts[action] += 1
+            if dry_run or action not in ("create", "update"):
+                continue
+            before = None
+            if entry is None:
+                entry = KnowledgeEntry(category=cat, subclass=sub, explanation=text,
+                                       source=KnowledgeSource.written,
+                                       status=KnowledgeStatus.approved)
+            else:
+                before = _snapshot(entry)
+                entry.explanation, entry.status = text, KnowledgeStatus.approved
+                entry.version += 1
+                entry.updated_at = utcnow()
+            session.add(entry)
+            session.flush()  # assigns the id the audit event refers to
+            queries.add_knowledge_event(entry, before, queries.KNOWLEDGE_SYNC_ACTION,
+                                        session=session)
+        if dry_run:
+            session.rollback()
+    return counts
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m pipeline.knowledge", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    sp = sub.add_parser("sync", help="load iki.yaml into KnowledgeEntry rows "
+                        "(e.g. python -m pipeline.knowledge sync --db sqlite:///data/medfilip.db)")
+    sp.add_argument("--db", help="SQLAlchemy URL of the store (default: DATABASE_URL)")
+    sp.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = get_settings(database_url=args.db)
+    init_db(settings.database_url)
+    counts = sync_knowledge(settings.database_url, dry_run=args.dry_run)
+    order = ("create", "update", "unchanged", "kept-reviewed", "kept-draft")
+    verb = "would be" if args.dry_run else "were"
+    print(f"IKI dictionary v{vocab.iki_version()}: " + ", ".join(
+        f"{counts.get(k, 0)} {k}" for k in order) + f" ({sum(counts.values())} entries {verb} checked)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""The offline rule-based finding extractor (NegEx / ConText style, CheXpert-style folding).
+
+Per report: lower-case once; find mentions, cues and modifier words with one compiled regex each
+(``rules_match``); lay out sentences and clauses (``rules_scope``); give every mention a presence
+from the cues of its clause, and a severity / side / region from the modifier words of its
+window; fold to one finding per category (present over uncertain over absent, as CheXpert does).
+
+Evidence is the mention's SENTENCE, a verbatim slice of the input text (whitespace-trimmed), so a
+reviewer sees the negation or hedge that decided the presence, not just the noun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from db.models import Presence, Severity, Side
+from pipeline import rules_scope, vocab
+from pipeline.findings import Evidence, ExtractedFinding, ExtractionResult, Location
+from pipeline.rules_match import Mention, cue_matcher, mention_matcher, modifier_matcher
+
+ENGINE_VERSION = "1"  # bump when the engine's behaviour changes; resource edits bump it by hash
+RIGHT_WINDOW_CHARS = 40  # how far after a mention "is small" / "on the left" may be read
+# The right window stops where a new phrase starts: "effusion with mediastinal shift to the left".
+RIGHT_STOP_RE = re.compile(r",|\b(?:and|with|without|or|but)\b")
+_RANK = {Presence.present: 2, Presence.uncertain: 1, Presence.absent: 0}
+_SEVERITY_RANK = {Severity.mild: 1, Severity.moderate: 2, Severity.severe: 3}
+_RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml")
+
+
+def resources_digest() -> str:
+    """A short hash of the lexicons: any edit makes a new extractor version."""
+    h = hashlib.sha256()
+    for name in _RESOURCES:
+        h.update(resources.files(vocab.RESOURCE_PACKAGE).joinpath(name).read_bytes())
+    return h.hexdigest()[:8]
+
+
+@dataclass
+class _Candidate:
+    category: str
+    presence: Presence
+    severity: Severity | None
+    side: Side | None
+    region: str | None
+    start: int  # mention offsets
+    end: int
+
+
+class RuleExtractor:
+    """``Extractor`` protocol implementation; ``extract(text)`` for one report."""
+
+    name = "rules"
+
+    def __init__(self) -> None:
+        self.version = f"{ENGINE_VERSION}-{resources_digest()}"
+        self._mentions = mention_matcher()
+        self._cues = cue_matcher()
+        self._modifiers = modifier_matcher()
+        self._implies = {c.id: c.implies for c in vocab.load_vocabulary().values() if c.implies}
+        self._tag = f"{self.name}/{self.version}"
+
+    def extract(self, text: str) -> list[ExtractedFinding]:
+        lower = text.lower()
+        mentions = self._mentions.find(lower)
+        if not mentions:
+            return []
+        skipped = rules_scope.skipped_spans(text)
+        if skipped:
+            mentions = [m for m in mentions
+                        if not any(s <= m.start < e for s, e in skipped)]
+        lay = rules_scope.layout(text, lower, self._cues.find(lower))
+        mods = self._modifiers.find(lower)
+        mod_starts = [p for p, _ in mods]
+        candidates = []
+        for i, m in enumerate(mentions):
+            presence = rules_scope.presence_of(lay, m.start, m.end, m.kind)
+            sev, side, region = self._modify(lower, lay, mentions, i, mods, mod_starts)
+            if presence is Presence.absent:
+                sev = None
+            cand = _Candidate(m.category, presence, sev, side, region, m.start, m.end)
+            candidates.append(cand)
+            if m.kind == "strong":
+                for other in self._implies.get(m.category, ()):
+                    candidates.append(_Candidate(other, presence, sev, side, region, m.start, m.end))
+        return self._fold(text, lay, candidates)
+
+    def _modify(self, lower: str, lay, mentions: list[Mention], i: int, mods, mod_starts):
+        """Severity, side and region from modifier words in the mention's window."""
+        m = mentions[i]
+        lo, hi = rules_scope.clause_of(lay, m.start, m.end)
+        if i and mentions[i - 1].end > lo and mentions[i - 1].end <= m.start:
+            lo = mentions[i - 1].end
+        right = min(hi, m.end + RIGHT_WINDOW_CHARS)
+        if i + 1 < len(mentions) and m.end <= mentions[i + 1].start < right:
+            right = mentions[i + 1].start
+        stop = RIGHT_STOP_RE.search(lower, m.end, right)
+        if stop:
+            right = stop.start()
+        sev = side = region = None
+        for k in range(bisect_left(mod_starts, lo), len(mods)):
+            pos, mod = mods[k]
+            if pos >= right:
+                break
+            if mod.severity and (sev is None or _SEVERITY_RANK[mod.severity] > _SEVERITY_RANK[sev]):
+                sev = mod.severity
+            if mod.side:
+                side = mod.side if side in (None, mod.side) else Side.bilateral
+            if mod.region and region is None:
+                region = mod.region
+        return sev, side, region
+
+    def _fold(self, text: str, lay, candidates: list[_Candidate]) -> list[ExtractedFinding]:
+        """One finding per category: present > uncertain > absent; sides merge, severity maxes."""
+        by_cat: dict[str, list[_Candidate]] = {}
+        for c in candidates:
+            by_cat.setdefault(c.category, []).append(c)
+        out = []
+        for cat, cands in by_cat.items():
+            top = max(_RANK[c.presence] for c in cands)
+            best = [c for c in cands if _RANK[c.presence] == top]
+            first = best[0]
+            sev = max((c.severity for c in best if c.severity), key=_SEVERITY_RANK.get, default=None)
+            sides = {c.side for c in best if c.side}
+            side = sides.pop() if len(sides) == 1 else (Side.bilateral if sides else None)
+            region = next((c.region for c in best if c.region), None)
+            s, e = rules_scope.sentence_of(lay, text, first.start)
+            out.append(ExtractedFinding(
+                category=cat, presence=first.presence, severity=sev,
+                location=Location(side=side, region=region),
+                evidence=Evidence(start=s, end=e, text=text[s:e]), extractor=self._tag))
+        return out
+
+    def extract_batch(self, items: Sequence[tuple[str, str]]) -> Iterator[ExtractionResult]:
+        for item_id, text in items:
+            try:
+                yield ExtractionResult(id=item_id, findings=self.extract(text))
+            except Exception as exc:  # one bad report must not stop a run
+                yield ExtractionResult(id=item_id, error=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,121 @@
+"""Where a cue's scope ends: report sections, sentences and clauses (NegEx / ConText rules).
+
+The rules themselves are documented next to the cues in ``resources/triggers.yaml``; this module
+turns a report into sorted boundary offsets and decides each mention's presence with ``bisect``
+over them, so the cost per mention is a few list look-ups.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from functools import cache
+
+from db.models import Presence
+from pipeline import vocab
+from pipeline.rules_match import NEG_B, NEG_F, PSEUDO, TERM, UNC_B, UNC_BI, UNC_F
+
+# "FINDINGS:" / "Clinical history:" at a line start (the ingest writes "NAME: text" sections).
+HEADER_RE = re.compile(r"(?m)^[ \t]*([A-Za-z][A-Za-z /&]{1,40}?)[ \t]*:")
+# Sentence ends: . ! ? followed by space or end (so "1.5 cm" and "5.2" stay whole), or a newline.
+SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
+CLAUSE_END_RE = re.compile(r"[;:]")
+COMMA_RE = re.compile(r",")
+
+
+@cache
+def _skip_names() -> frozenset[str]:
+    return vocab.load_skip_sections()
+
+
+def skipped_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of sections whose mentions do not count (indication, comparison, ...)."""
+    headers = [(m.start(), m.end(), m.group(1).strip().lower()) for m in HEADER_RE.finditer(text)]
+    skip = _skip_names()
+    spans = []
+    for i, (start, _, name) in enumerate(headers):
+        if name in skip:
+            end = headers[i + 1][0] if i + 1 < len(headers) else len(text)
+            spans.append((start, end))
+    return spans
+
+
+@dataclass
+class Layout:
+    """Sorted boundary offsets of one report (all exclusive ends / inclusive starts)."""
+
+    sentence_ends: list[int]  # offset just after each sentence's last character
+    clause_breaks: list[int]  # every sentence end, ";" ":", termination cue and ", <cue>"
+    cues: list[tuple[int, int, int]]  # (start, end, flags) of real cues, by start
+    cue_starts: list[int]
+    lower: str  # the lower-cased report text
+
+
+def layout(text: str, lower: str, cues: list[tuple[int, int, int]]) -> Layout:
+    sentence_ends = [m.end() for m in SENTENCE_END_RE.finditer(text)]
+    sentence_ends += [m.end() for m in HEADER_RE.finditer(text)]  # "FINDINGS:" ends a "sentence"
+    sentence_ends.append(len(text))
+    sentence_ends.sort()
+    real = [c for c in cues if not c[2] & PSEUDO]
+    breaks = list(sentence_ends)
+    breaks += [m.end() for m in CLAUSE_END_RE.finditer(lower)]
+    breaks += [s for s, _, f in real if f & TERM]
+    cue_starts = [c[0] for c in real]
+    for m in COMMA_RE.finditer(lower):  # ", possible effusion": the cue opens a new clause
+        i = bisect_left(cue_starts, m.end())
+        if i < len(real) and not lower[m.end():real[i][0]].strip() and not real[i][2] & TERM:
+            breaks.append(m.end())
+    breaks.sort()
+    return Layout(sentence_ends, breaks, real, cue_starts, lower)
+
+
+def clause_of(lay: Layout, start: int, end: int) -> tuple[int, int]:
+    """The clause around [start, end): last break at or before start, first break at or after end."""
+    b = lay.clause_breaks
+    i = bisect_right(b, start)
+    lo = b[i - 1] if i else 0
+    j = bisect_left(b, end)
+    hi = b[j] if j < len(b) else end
+    return lo, hi
+
+
+def sentence_of(lay: Layout, text: str, start: int) -> tuple[int, int]:
+    """The sentence span around ``start``, trimmed of surrounding whitespace."""
+    ends = lay.sentence_ends
+    i = bisect_right(ends, start)
+    lo = ends[i - 1] if i else 0
+    hi = ends[i] if i < len(ends) else len(text)
+    while lo < hi and text[lo].isspace():
+        lo += 1
+    while hi > lo and text[hi - 1].isspace():
+        hi -= 1
+    return lo, hi
+
+
+def presence_of(lay: Layout, start: int, end: int, kind: str) -> Presence:
+    """Presence of one mention from the cues in its clause (rules: triggers.yaml header)."""
+    if kind == "absent":
+        return Presence.absent
+    lo, hi = clause_of(lay, start, end)
+    cues, starts = lay.cues, lay.cue_starts
+    fwd_neg = fwd_unc = bwd_neg = bwd_unc = False
+    for k in range(bisect_left(starts, lo), len(cues)):
+        c_start, c_end, flags = cues[k]
+        if c_start >= hi:
+            break
+        if c_start < end:  # before the mention, or inside it ("heart may be enlarged")
+            fwd_neg = fwd_neg or bool(flags & NEG_F)
+            fwd_unc = fwd_unc or bool(flags & UNC_F) or (
+                bool(flags & UNC_BI) and "," not in lay.lower[c_end:start])
+        else:
+            bwd_neg = bwd_neg or bool(flags & NEG_B)
+            bwd_unc = bwd_unc or bool(flags & UNC_B) or (
+                bool(flags & UNC_BI) and "," not in lay.lower[end:c_start])
+    if fwd_neg:  # "no opacity to suggest pneumonia": negation governs its clause to the right
+        return Presence.absent
+    if fwd_unc or bwd_unc:  # "cannot be excluded": uncertainty beats negation (CheXpert)
+        return Presence.uncertain
+    if bwd_neg:
+        return Presence.absent
+    return Presence.uncertain if kind == "weak" else Presence.present

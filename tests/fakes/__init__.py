@@ -1,0 +1,18 @@
+"""Test doubles: a scriptable OpenAI-compatible server (``openai_server``) and its wiring."""
+
+from __future__ import annotations
+
+from pipeline.llm import LLMExtractor, make_llm_extractor
+from pipeline.llm_client import RetryPolicy
+from pipeline.settings import Settings
+
+# Retries in tests: real code paths, millisecond waits.
+FAST_RETRIES = RetryPolicy(max_retries=2, base_s=0.001, cap_s=0.05)
+
+
+def llm_extractor(base_url: str, db_url: str, *, concurrency: int = 4, timeout_s: float = 5.0,
+                  policy: RetryPolicy = FAST_RETRIES, **settings) -> LLMExtractor:
+    """An LLM extractor pointed at a fake server, with fast retries."""
+    s = Settings(openai_base_url=base_url, llm_timeout_s=timeout_s, **settings)
+    return make_llm_extractor(settings=s, db_url=db_url, concurrency=concurrency, model="fake-model",
+                              base_url=None, policy=policy)

@@ -1,0 +1,120 @@
+"""The rule extractor on the cases the issue names, plus evidence, folding and sections."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.findings import evidence_is_verbatim
+from pipeline.rules import RuleExtractor
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleExtractor:
+    return RuleExtractor()
+
+
+def found(rules: RuleExtractor, text: str) -> dict[str, tuple]:
+    """category -> (presence, severity, side) of every finding."""
+    return {f.category: (f.presence.value, f.severity and f.severity.value, f.side and f.side.value)
+            for f in rules.extract(text)}
+
+
+@pytest.mark.parametrize("text, category, presence", [
+    ("No pleural effusion or pneumothorax.", "pneumothorax", "absent"),
+    ("No focal consolidation, pleural effusion or pneumothorax.", "pleural_effusion", "absent"),
+    ("Mild cardiomegaly without pulmonary edema.", "edema", "absent"),
+    ("The costophrenic angles are free of effusion.", "pleural_effusion", "absent"),
+    ("The left lower lobe pneumonia has resolved.", "pneumonia", "absent"),
+    ("Resolved right pneumothorax.", "pneumothorax", "absent"),
+    ("Cannot exclude a small left effusion.", "pleural_effusion", "uncertain"),
+    ("A small effusion cannot be excluded.", "pleural_effusion", "uncertain"),
+    ("The opacity may represent atelectasis.", "atelectasis", "uncertain"),
+    ("Atelectasis versus pneumonia at the right base.", "atelectasis", "uncertain"),
+    ("Atelectasis versus pneumonia at the right base.", "pneumonia", "uncertain"),
+    ("Likely bibasilar atelectasis.", "atelectasis", "uncertain"),
+    ("Possible small right pneumothorax.", "pneumothorax", "uncertain"),
+    ("No change in the small effusion.", "pleural_effusion", "present"),
+    ("Evaluation limited; no large pneumothorax.", "pneumothorax", "absent"),
+    ("No opacity to suggest pneumonia.", "pneumonia", "absent"),
+    ("No pneumothorax, possible small right effusion.", "pleural_effusion", "uncertain"),
+    ("No effusion, but there is a small pneumothorax.", "pneumothorax", "present"),
+    ("Heart size is normal.", "cardiomegaly", "absent"),
+    ("The heart is mildly enlarged.", "cardiomegaly", "present"),
+    ("Hyperexpanded lungs.", "emphysema", "uncertain"),
+    ("Subcutaneous emphysema in the right chest wall.", "emphysema", None),
+])
+def test_presence(rules, text, category, presence):
+    assert found(rules, text).get(category, (None,))[0] == presence
+
+
+def test_severity_and_side(rules):
+    got = found(rules, "Large left and small right pleural effusions. Mild bibasilar atelectasis.")
+    assert got["pleural_effusion"] == ("present", "severe", "bilateral")
+    assert got["atelectasis"] == ("present", "mild", "bilateral")
+    assert found(rules, "Small to moderate left pleural effusion.")["pleural_effusion"][1] == "moderate"
+    got = found(rules, "Massive right pleural effusion with mediastinal shift to the left.")
+    assert got["pleural_effusion"] == ("present", "severe", "right")
+
+
+def test_absent_findings_carry_no_severity(rules):
+    assert found(rules, "No large pleural effusion.")["pleural_effusion"] == ("absent", None, None)
+
+
+def test_one_finding_per_category_folded_present_over_uncertain_over_absent(rules):
+    text = ("No pneumothorax. Possible small effusion. IMPRESSION: Small left pleural effusion. "
+            "A tiny pneumothorax cannot be excluded.")
+    findings = rules.extract(text)
+    assert sorted(f.category for f in findings) == ["pleural_effusion", "pneumothorax"]
+    got = found(rules, text)
+    assert got["pleural_effusion"][0] == "present"
+    assert got["pneumothorax"][0] == "uncertain"
+
+
+def test_evidence_is_the_verbatim_sentence(rules):
+    text = "FINDINGS: Heart size normal.\n  No focal consolidation.  Small left effusion.\nIMPRESSION: Stable."
+    for f in rules.extract(text):
+        assert evidence_is_verbatim(text, f.evidence)
+    by_cat = {f.category: f.evidence.text for f in rules.extract(text)}
+    assert by_cat["consolidation"] == "No focal consolidation."
+    assert by_cat["pleural_effusion"] == "Small left effusion."
+    assert by_cat["cardiomegaly"] == "Heart size normal."
+
+
+def test_indication_and_comparison_sections_are_ignored(rules):
+    text = ("INDICATION: Rule out pneumonia. History of pneumothorax.\n"
+            "COMPARISON: Chest radiograph with left effusion.\n"
+            "FINDINGS: Mild cardiomegaly.\nIMPRESSION: No acute disease.")
+    assert set(found(rules, text)) == {"cardiomegaly"}
+
+
+def test_implied_categories(rules):
+    got = found(rules, "A 6 mm nodule in the right upper lobe.")
+    assert got["nodule"] == got["lung_lesion"] == ("present", None, "right")
+    got = found(rules, "Stable calcified nodule in the left lower lobe.")
+    assert {"nodule", "granuloma", "lung_lesion"} <= set(got)
+
+
+def test_text_without_mentions_and_odd_inputs(rules):
+    assert rules.extract("") == []
+    assert rules.extract("No acute cardiopulmonary abnormality.") == []
+    assert rules.extract("XXXX XXXX.\n\n\n???") == []
+
+
+def test_extract_batch_yields_one_result_per_item_in_order(rules):
+    results = list(rules.extract_batch([("a", "Small effusion."), ("b", "Normal."), ("c", "")]))
+    assert [r.id for r in results] == ["a", "b", "c"]
+    assert [len(r.findings) for r in results] == [1, 0, 0]
+    assert all(r.error is None for r in results)
+
+
+def test_extract_batch_turns_an_exception_into_an_error_result(rules, monkeypatch):
+    monkeypatch.setattr(rules, "extract", lambda text: 1 / 0)
+    (result,) = rules.extract_batch([("x", "text")])
+    assert result.error.startswith("ZeroDivisionError") and result.findings == []
+
+
+def test_version_names_the_engine_and_the_lexicons(rules):
+    assert rules.name == "rules"
+    assert rules.version.startswith("1-") and len(rules.version) <= 32
+    f = rules.extract("Small effusion.")[0]
+    assert f.extractor == f"rules/{rules.version}"
