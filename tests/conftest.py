@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from db.engine import get_engine, init_db
 
+# Set to a PostgreSQL server URL (e.g. postgresql+psycopg://user:pw@127.0.0.1/postgres) to run
+# the store-backed tests against a fresh PostgreSQL database each instead of a SQLite file.
+POSTGRES_URL = os.environ.get("MEDFILIP_TEST_POSTGRES_URL")
+
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """URL of a fresh SQLite file, migrated to head (the real file, WAL and all)."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+def db_url(tmp_path: Path):
+    """URL of a fresh store migrated to head: a real SQLite file (WAL and all), or PostgreSQL."""
+    if not POSTGRES_URL:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        init_db(url)
+        yield url
+        return
+    name = f"medfilip_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     init_db(url)
-    return url
+    yield url
+    get_engine(url).dispose()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_only(db_url: str) -> None:
+    """For tests of SQLite specifics (pragmas, the database file's bytes)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite-specific")
 
 
 @pytest.fixture

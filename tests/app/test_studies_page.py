@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from db.engine import session_scope
@@ -25,7 +26,9 @@ def app_env(db_url, data_dir, monkeypatch):
                        report=f"FINDINGS: Demo {i} lungs are clear.\nIMPRESSION: Normal.")
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("MEDFILIP_DATA_DIR", str(data_dir))
-    return db_url
+    st.cache_resource.clear()  # settings and engine are per process: this test has its own store
+    yield db_url
+    st.cache_resource.clear()
 
 
 def run_page() -> AppTest:

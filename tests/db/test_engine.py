@@ -13,7 +13,7 @@ from db.__main__ import main as db_main
 from db.engine import get_engine
 
 
-def test_sqlite_pragmas(engine):
+def test_sqlite_pragmas(engine, sqlite_only):
     with engine.connect() as c:
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert c.execute(text("PRAGMA foreign_keys")).scalar() == 1
