@@ -10,6 +10,7 @@ DEMO_DIR  ?= data/demo
 DEMO_N    ?= 1000
 DEMO_SEED ?= 7
 PORT      ?= 8501
+DB_URL    ?= $(or $(DATABASE_URL),sqlite:///data/medfilip.db)
 
 .PHONY: venv demo demo-data serve test test-fast lint clean-demo help
 
@@ -27,13 +28,13 @@ venv: $(STAMP)  ## create/refresh the virtualenv
 
 demo-data: $(STAMP)  ## generate the demo corpus (if absent), ingest it, extract findings, load IKI
 	test -f $(DEMO_DIR)/manifest.csv || $(BIN)/python -m pipeline.demo --out $(DEMO_DIR) --n $(DEMO_N) --seed $(DEMO_SEED)
-	$(BIN)/python -m db upgrade
-	$(BIN)/python -m pipeline.ingest folder $(DEMO_DIR) --manifest $(DEMO_DIR)/manifest.csv --dataset demo
-	$(BIN)/python -m pipeline.knowledge sync
-	$(BIN)/python -m pipeline.extract --extractor rules
+	$(BIN)/python -m db upgrade --db $(DB_URL)
+	$(BIN)/python -m pipeline.ingest --db $(DB_URL) --dataset demo folder $(DEMO_DIR) --manifest $(DEMO_DIR)/manifest.csv
+	$(BIN)/python -m pipeline.knowledge sync --db $(DB_URL)
+	$(BIN)/python -m pipeline.extract --db $(DB_URL) --extractor rules
 
 serve: $(STAMP)  ## serve the app on 127.0.0.1:$(PORT)
-	$(BIN)/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	DATABASE_URL=$(DB_URL) $(BIN)/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 demo: demo-data serve  ## build the demo corpus and database, then serve the app
