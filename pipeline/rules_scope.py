@@ -21,6 +21,9 @@ HEADER_RE = re.compile(r"(?m)^[ \t]*([A-Za-z][A-Za-z /&]{1,40}?)[ \t]*:")
 # Sentence ends: . ! ? followed by space or end (so "1.5 cm" and "5.2" stay whole), or a newline.
 SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
 CLAUSE_END_RE = re.compile(r"[;:]")
+# A ":" that only introduces a one-word answer about what stands left of it ("Pneumothorax:
+# none.", "Effusion: negative") ends neither a sentence nor a clause: the answer is a backward cue.
+ANSWER_RE = re.compile(r"[ \t]*(?:none|negative|absent|not seen)[ \t]*(?:[.;\n]|$)")
 COMMA_RE = re.compile(r",")
 
 
@@ -54,12 +57,13 @@ class Layout:
 
 def layout(text: str, lower: str, cues: list[tuple[int, int, int]]) -> Layout:
     sentence_ends = [m.end() for m in SENTENCE_END_RE.finditer(text)]
-    sentence_ends += [m.end() for m in HEADER_RE.finditer(text)]  # "FINDINGS:" ends a "sentence"
+    sentence_ends += [m.end() for m in HEADER_RE.finditer(text)  # "FINDINGS:" ends a "sentence"
+                      if not ANSWER_RE.match(lower, m.end())]
     sentence_ends.append(len(text))
     sentence_ends.sort()
     real = [c for c in cues if not c[2] & PSEUDO]
     breaks = list(sentence_ends)
-    breaks += [m.end() for m in CLAUSE_END_RE.finditer(lower)]
+    breaks += [m.end() for m in CLAUSE_END_RE.finditer(lower) if not ANSWER_RE.match(lower, m.end())]
     breaks += [s for s, _, f in real if f & TERM]
     cue_starts = [c[0] for c in real]
     for m in COMMA_RE.finditer(lower):  # ", possible effusion": the cue opens a new clause
