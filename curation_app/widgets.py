@@ -6,13 +6,19 @@ import pandas as pd
 import streamlit as st
 
 from curation_app import state
+from db.models import Report
 from db.queries import StudyDetail
 
 SNIPPET_CHARS = 280
 
 
-def report_snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    text = " ".join(text.split())
+def report_snippet(report: Report | None, limit: int = SNIPPET_CHARS) -> str:
+    """Impression first (what a reader scans for), then findings; the raw text if unsectioned."""
+    if report is None:
+        return ""
+    parts = [f"**Impression:** {report.impression}" if report.impression else "",
+             f"**Findings:** {report.findings}" if report.findings else ""]
+    text = " ".join(" ".join(p for p in parts if p).split()) or " ".join(report.text.split())
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + " …"
 
 

@@ -25,6 +25,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFLATE_LEVEL = 1
 THUMB_PX = 256  # long side of thumbnails
+# Long side of the display copy. Review in the browser needs no more than ChestX-ray14's 1024 px
+# (and a 2k x 2k PNG per view is slow to serve); the training file keeps full resolution.
+DISPLAY_MAX_PX = 1024
 PIXEL_DIR, DISPLAY_DIR, THUMB_DIR = "images", "display", "thumbs"
 
 
@@ -69,6 +72,14 @@ def write_file(path: Path, pieces: list[bytes]) -> None:
         fh.writelines(pieces)
 
 
+def shrink(display: np.ndarray, long_side: int = DISPLAY_MAX_PX) -> np.ndarray:
+    """Box-reduce by the smallest integer factor that brings the long side to ``long_side``."""
+    factor = -(-max(display.shape) // long_side)  # ceil
+    if factor <= 1:
+        return display
+    return np.asarray(PILImage.fromarray(display).reduce(factor))
+
+
 def thumbnail(display: np.ndarray, long_side: int = THUMB_PX) -> np.ndarray:
     img = PILImage.fromarray(display)
     factor = max(1, max(img.size) // (2 * long_side))
@@ -88,11 +99,13 @@ class PixelPaths:
 def write_pixel_files(data_dir: Path, image_key: str, stored: np.ndarray,
                       display: np.ndarray) -> PixelPaths:
     """Write the three files under deterministic names, so a rerun overwrites partial work.
-    An 8-bit source needs no separate display file: the training file is the display file."""
+    An 8-bit source up to DISPLAY_MAX_PX needs no separate display file: the training file is
+    the display file."""
     pixel_rel = f"{PIXEL_DIR}/{image_key}.png"
     write_file(data_dir / pixel_rel, png_pieces(stored))
     display_rel = pixel_rel
-    if stored.dtype != np.uint8 or not np.array_equal(stored, display):
+    display = shrink(display)
+    if stored.shape != display.shape or stored.dtype != np.uint8 or not np.array_equal(stored, display):
         display_rel = f"{DISPLAY_DIR}/{image_key}.png"
         write_file(data_dir / display_rel, png_pieces(display))
     thumb_rel = f"{THUMB_DIR}/{image_key}.png"

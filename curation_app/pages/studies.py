@@ -50,7 +50,7 @@ def _study_list(session) -> None:
             meta.caption(f"view {row.image.view or '—'} · {row.n_images} image(s) · "
                          f"{row.n_findings} finding(s)" if row.image else
                          f"no image · {row.n_findings} finding(s)")
-            report.write(report_snippet(row.report.text if row.report else ""))
+            report.markdown(report_snippet(row.report))
             if action.button("Open", key=f"open_{row.study.id}"):
                 st.query_params[state.QP_STUDY] = str(row.study.id)
                 st.rerun()

@@ -46,7 +46,8 @@ def test_lists_first_page_with_thumbnails(app_env):
     at = run_page()
     assert "Studies 1–20 of 28" in captions(at)
     assert len([b for b in at.button if b.label == "Open"]) == 20
-    assert any("Study number 0." in m.value for m in at.markdown)
+    assert any("**Impression:** Effusion 0." in m.value and "Study number 0." in m.value
+               for m in at.markdown)
     # each listed study with an image shows its thumbnail
     assert len(at.get("image")) == 20
 
