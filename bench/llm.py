@@ -12,14 +12,17 @@ Exit status 0 when the speed-up is >= 10x and the rerun made 0 calls.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from db.engine import init_db
-from pipeline.llm_client import RetryPolicy
-from tests.fakes import llm_extractor
-from tests.fakes.openai_server import FakeOpenAIProcess
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the fake server lives in tests/
+
+from db.engine import init_db  # noqa: E402
+from pipeline.llm_client import RetryPolicy  # noqa: E402
+from tests.fakes import llm_extractor  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAIProcess  # noqa: E402
 
 SENTENCES = ["Small right pleural effusion.", "No pneumothorax.", "Mild cardiomegaly.",
              "Possible left basilar atelectasis.", "No focal consolidation.",
