@@ -16,3 +16,9 @@ def llm_extractor(base_url: str, db_url: str, *, concurrency: int = 4, timeout_s
     s = Settings(openai_base_url=base_url, llm_timeout_s=timeout_s, **settings)
     return make_llm_extractor(settings=s, db_url=db_url, concurrency=concurrency, model="fake-model",
                               base_url=None, policy=policy)
+
+
+def finding(category: str, evidence: str, presence: str = "present", **kw) -> dict:
+    """One finding as the model answers it (the JSON-schema shape of the prompt)."""
+    return {"category": category, "presence": presence, "severity": None, "side": None,
+            "region": None, "evidence": evidence, **kw}

@@ -16,7 +16,7 @@ from pipeline.llm import make_llm_extractor
 from pipeline.llm_prompt import PROMPT_VERSION
 from pipeline.settings import Settings
 from tests.fakes import llm_extractor
-from tests.fakes.openai_server import FakeOpenAIServer, answer, hang
+from tests.fakes.openai_server import answer, hang
 
 REPORT = ("FINDINGS: Small right pleural effusion. No pneumothorax. Possible left basilar "
           "atelectasis.\nIMPRESSION: Small right pleural effusion.")
@@ -28,12 +28,6 @@ GOOD = {"findings": [
     {"category": "atelectasis", "presence": "uncertain", "severity": None, "side": "left",
      "region": "basilar", "evidence": "Possible left basilar atelectasis."},
 ]}
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAIServer() as server:
-        yield server
 
 
 def test_good_answer_keeps_negated_and_uncertain_findings_with_verbatim_spans(fake, db_url):

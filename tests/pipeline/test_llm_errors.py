@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from sqlmodel import select
 
 from db.engine import session_scope
 from db.models import LLMCall
 from pipeline import llm
 from pipeline.llm_client import RetryPolicy
-from tests.fakes import llm_extractor
-from tests.fakes.openai_server import FakeOpenAIServer, answer, hang, invalid_json, status
+from tests.fakes import finding, llm_extractor
+from tests.fakes.openai_server import answer, hang, invalid_json, status
 
 GOOD_TEXT = "Small left pleural effusion."
 GOOD = {"findings": [{"category": "pleural_effusion", "presence": "present", "severity": "mild",
                       "side": "left", "region": None, "evidence": GOOD_TEXT}]}
-
-
-def finding(category: str, evidence: str, presence: str = "present", **kw) -> dict:
-    return {"category": category, "presence": presence, "severity": None, "side": None,
-            "region": None, "evidence": evidence, **kw}
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAIServer() as server:
-        yield server
 
 
 def run(fake, db_url, items, **kw):
