@@ -6,12 +6,28 @@ Sections: studies & images (browse), ingest, extraction, review. Keep each secti
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import insert as sa_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
-from db.models import Finding, Image, IngestError, Report, Study
+from db.models import (
+    ExtractionError,
+    Finding,
+    FindingStatus,
+    Image,
+    IngestError,
+    KnowledgeEntry,
+    LLMCall,
+    Report,
+    ReportExtraction,
+    ReviewEvent,
+    Study,
+    utcnow,
+)
 
 # --- studies & images (browse) -------------------------------------------------------------
 
@@ -170,15 +186,10 @@ def count_ingest_errors(*, session: Session, dataset: str | None = None) -> int:
     return session.exec(stmt).one()
 
 
-
 # --- extraction -----------------------------------------------------------------------------
 
 # Used by pipeline.extract: which reports still need the current extractor version, and the
 # per-report write (findings, or an error row) in the caller's transaction.
-
-from sqlalchemy import delete as sa_delete  # noqa: E402
-
-from db.models import ExtractionError, FindingStatus, ReportExtraction, utcnow  # noqa: E402
 
 
 def list_report_ids_to_extract(extractor: str, version: str, *, session: Session,
@@ -255,9 +266,6 @@ def count_extraction_errors(*, session: Session, extractor: str | None = None) -
 # IKI knowledge sync (pipeline.knowledge): the entries, and what the sync itself last wrote to
 # each, read back from its own audit events (ReviewEvent action "sync").
 
-import json  # noqa: E402
-
-from db.models import KnowledgeEntry, ReviewEvent  # noqa: E402
 
 KNOWLEDGE_SYNC_ACTION = "sync"
 
@@ -286,16 +294,11 @@ def add_knowledge_event(entry: KnowledgeEntry, before: dict | None, action: str,
                             after_json=json.dumps(after)))
 
 
-
 # --- review ---------------------------------------------------------------------------------
 
 
 # --- llm cache ------------------------------------------------------------------------------
 # Response cache and usage ledger of pipeline.llm, keyed by LLMCall.cache_key.
-
-from sqlalchemy.exc import IntegrityError  # noqa: E402
-
-from db.models import LLMCall  # noqa: E402
 
 
 def get_llm_responses(cache_keys: list[str], *, session: Session) -> dict[str, LLMCall]:
