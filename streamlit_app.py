@@ -8,6 +8,7 @@ st.set_page_config(page_title="MedFILIP Curation Studio", page_icon="🩻", layo
 
 pages = [
     st.Page("curation_app/pages/studies.py", title="Studies", icon="🗂️", default=True),
+    st.Page("curation_app/pages/data.py", title="Data", icon="📊"),
 ]
 nav = st.navigation(pages)
 

@@ -294,6 +294,52 @@ def add_knowledge_event(entry: KnowledgeEntry, before: dict | None, action: str,
                             after_json=json.dumps(after)))
 
 
+# --- store health (the Data page) ----------------------------------------------------------
+
+
+def count_rows(*, session: Session) -> dict[str, int]:
+    """Row counts of the main tables, by table name."""
+    tables = (Study, Image, Report, Finding, KnowledgeEntry, IngestError, ExtractionError, LLMCall)
+    return {t.__tablename__: session.exec(select(func.count()).select_from(t)).one()
+            for t in tables}
+
+
+def extraction_coverage(*, session: Session) -> list[dict]:
+    """Per extractor version: reports done, findings stored by presence, errors recorded."""
+    done = session.exec(select(ReportExtraction.extractor, ReportExtraction.extractor_version,
+                               func.count(), func.max(ReportExtraction.created_at))
+                        .group_by(ReportExtraction.extractor, ReportExtraction.extractor_version))
+    rows = {(e, v): {"extractor": e, "version": v, "reports": n, "last_run": at,
+                     "present": 0, "uncertain": 0, "absent": 0, "errors": 0}
+            for e, v, n, at in done}
+    findings = session.exec(select(Finding.extractor, Finding.extractor_version, Finding.presence,
+                                   func.count())
+                            .group_by(Finding.extractor, Finding.extractor_version, Finding.presence))
+    for e, v, presence, n in findings:
+        if (e, v) in rows:
+            rows[e, v][str(presence)] = n
+    errors = session.exec(select(ExtractionError.extractor, ExtractionError.extractor_version,
+                                 func.count())
+                          .group_by(ExtractionError.extractor, ExtractionError.extractor_version))
+    for e, v, n in errors:
+        rows.setdefault((e, v), {"extractor": e, "version": v, "reports": 0, "last_run": None,
+                                 "present": 0, "uncertain": 0, "absent": 0, "errors": 0})
+        rows[e, v]["errors"] = n
+    return sorted(rows.values(), key=lambda r: (r["extractor"], r["version"]))
+
+
+def findings_by_category(*, session: Session) -> list[tuple[str, str, int]]:
+    """(category, presence, count) over every stored finding."""
+    stmt = (select(Finding.category, Finding.presence, func.count())
+            .group_by(Finding.category, Finding.presence).order_by(Finding.category))
+    return [(c, str(p), n) for c, p, n in session.exec(stmt)]
+
+
+def list_extraction_errors(*, session: Session, limit: int = 200) -> list[ExtractionError]:
+    stmt = select(ExtractionError).order_by(ExtractionError.id.desc()).limit(limit)
+    return list(session.exec(stmt).all())
+
+
 # --- review ---------------------------------------------------------------------------------
 
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from db.engine import session_scope
+from tests.app.conftest import run_page
 from tests.factories import make_study
-
-PAGE = str(Path(__file__).resolve().parents[2] / "curation_app" / "pages" / "studies.py")
 
 
 @pytest.fixture
-def app_env(db_url, data_dir, monkeypatch):
+def app_env(app_store, data_dir):
+    db_url = app_store
     with session_scope(db_url) as s:
         for i in range(25):
             make_study(s, key=f"a{i}", dataset="openi", split="test" if i % 5 == 0 else "train",
@@ -24,18 +21,7 @@ def app_env(db_url, data_dir, monkeypatch):
         for i in range(3):
             make_study(s, key=f"d{i}", dataset="demo", split="val",
                        report=f"FINDINGS: Demo {i} lungs are clear.\nIMPRESSION: Normal.")
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("MEDFILIP_DATA_DIR", str(data_dir))
-    st.cache_resource.clear()  # settings and engine are per process: this test has its own store
-    yield db_url
-    st.cache_resource.clear()
-
-
-def run_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return db_url
 
 
 def captions(at: AppTest) -> str:
@@ -43,7 +29,7 @@ def captions(at: AppTest) -> str:
 
 
 def test_lists_first_page_with_thumbnails(app_env):
-    at = run_page()
+    at = run_page("studies")
     assert "Studies 1–20 of 28" in captions(at)
     assert len([b for b in at.button if b.label == "Open"]) == 20
     assert any("**Impression:** Effusion 0." in m.value and "Study number 0." in m.value
@@ -53,14 +39,14 @@ def test_lists_first_page_with_thumbnails(app_env):
 
 
 def test_paginates(app_env):
-    at = run_page()
+    at = run_page("studies")
     at.number_input[0].set_value(2).run()
     assert "Studies 21–28 of 28" in captions(at)
     assert len([b for b in at.button if b.label == "Open"]) == 8
 
 
 def test_filters_by_dataset_and_split(app_env):
-    at = run_page()
+    at = run_page("studies")
     at.selectbox(key="studies_dataset").select("demo").run()
     assert "of 3 " in captions(at)
     at.selectbox(key="studies_dataset").select("openi").run()
@@ -69,13 +55,13 @@ def test_filters_by_dataset_and_split(app_env):
 
 
 def test_search_report_text(app_env):
-    at = run_page()
+    at = run_page("studies")
     at.text_input(key="studies_search").input("Demo 2").run()
     assert "Studies 1–1 of 1" in captions(at)
 
 
 def test_opens_a_study(app_env):
-    at = run_page()
+    at = run_page("studies")
     at.button(key="open_3").click().run()
     assert at.query_params.get("study") == ["3"] or at.query_params.get("study") == "3"
     assert at.subheader[0].value == "Study 3"
@@ -83,7 +69,5 @@ def test_opens_a_study(app_env):
 
 
 def test_unknown_study_is_an_error(app_env):
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    at.query_params["study"] = "9999"
-    at.run()
+    at = run_page("studies", study="9999")
     assert "does not exist" in at.error[0].value

@@ -36,3 +36,8 @@ def test_browse_and_open_study(streamlit_server, page, db_url, data_dir, tmp_pat
     page.get_by_role("button", name="← All studies").click()
     page.get_by_text("Studies 1–20 of 23").wait_for(timeout=30_000)
     assert "study=" not in page.url
+
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Data").click()
+    page.get_by_role("heading", name="Extraction coverage").wait_for(timeout=30_000)
+    assert page.get_by_test_id("stMetric").first.inner_text().split() == ["Studies", "23"]
