@@ -7,8 +7,8 @@ from curation_app import state
 st.set_page_config(page_title="MedFILIP Curation Studio", page_icon="🩻", layout="wide")
 
 pages = [
-    st.Page("curation_app/pages/studies.py", title="Studies", icon="🗂️", default=True),
-    st.Page("curation_app/pages/data.py", title="Data", icon="📊"),
+    st.Page("curation_app/pages/studies.py", title="Studies", icon=":material/photo_library:", default=True),
+    st.Page("curation_app/pages/data.py", title="Data", icon=":material/monitoring:"),
 ]
 nav = st.navigation(pages)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import streamlit as st
 
 from curation_app import state
-from db.models import Report
+from db.models import Finding, Presence, Report
 from db.queries import StudyDetail
 
 SNIPPET_CHARS = 280
@@ -41,13 +43,13 @@ def render_study(detail: StudyDetail) -> None:
                 st.warning(f"Pixel file missing: {caption}")
     with right:
         for rep in detail.reports:
-            for title, body in (("Indication", rep.indication), ("Comparison", rep.comparison),
-                                ("Findings", rep.findings), ("Impression", rep.impression)):
-                if body:
-                    st.markdown(f"**{title}**")
-                    st.write(body)
-            if not any((rep.findings, rep.impression, rep.indication, rep.comparison)):
-                st.write(rep.text)
+            findings = [f for f in detail.findings if f.report_id == rep.id]
+            if findings:
+                st.caption("Evidence: :red-background[present] · :orange-background[uncertain] · "
+                           ":green-background[absent]")
+                st.markdown(highlight_evidence(rep.text, findings))
+            else:
+                st.markdown(escape_markdown(rep.text).replace("\n", "  \n"))
         if detail.findings:
             st.markdown("**Findings extracted**")
             st.dataframe(pd.DataFrame([{
@@ -56,3 +58,34 @@ def render_study(detail: StudyDetail) -> None:
                 "side": f.side.value if f.side else None, "region": f.region,
                 "evidence": f.evidence_text, "status": f.status.value, "extractor": f.extractor,
             } for f in detail.findings]), hide_index=True, use_container_width=True)
+
+
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>:~])")
+PRESENCE_COLOUR = {Presence.present: "red", Presence.uncertain: "orange", Presence.absent: "green"}
+PRESENCE_RANK = {Presence.present: 0, Presence.uncertain: 1, Presence.absent: 2}
+
+
+def escape_markdown(text: str) -> str:
+    """Report text shown literally: no emphasis, links, LaTeX ($) or directives from it."""
+    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def highlight_evidence(text: str, findings: list[Finding]) -> str:
+    """The report as markdown with each finding's evidence span coloured by its presence.
+
+    Spans shared by several findings take the strongest presence (present > uncertain > absent);
+    an overlapping later span is left plain rather than nested.
+    """
+    spans = sorted({(f.evidence_start, f.evidence_end, f.presence) for f in findings
+                    if f.evidence_start is not None and f.evidence_end
+                    and text[f.evidence_start:f.evidence_end] == f.evidence_text},
+                   key=lambda s: (s[0], PRESENCE_RANK[s[2]]))
+    out, pos = [], 0
+    for start, end, presence in spans:
+        if start < pos:
+            continue
+        out.append(escape_markdown(text[pos:start]))
+        out.append(f":{PRESENCE_COLOUR[presence]}-background[{escape_markdown(text[start:end])}]")
+        pos = end
+    out.append(escape_markdown(text[pos:]))
+    return "".join(out).replace("\n", "  \n")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 from streamlit.testing.v1 import AppTest
 
+from db import queries
 from db.engine import session_scope
+from db.models import Report
 from tests.app.conftest import run_page
 from tests.factories import make_study
 
@@ -65,9 +68,30 @@ def test_opens_a_study(app_env):
     at.button(key="open_3").click().run()
     assert at.query_params.get("study") == ["3"] or at.query_params.get("study") == "3"
     assert at.subheader[0].value == "Study 3"
-    assert any("Effusion 2." in m.value for m in at.markdown)
+    assert any("Effusion 2." in m.value.replace("\\", "") for m in at.markdown)
 
 
 def test_unknown_study_is_an_error(app_env):
     at = run_page("studies", study="9999")
     assert "does not exist" in at.error[0].value
+
+
+def test_study_shows_evidence_highlighted_by_presence(app_env):
+    report = ("FINDINGS: Small left pleural effusion. No pneumothorax. Possible *early* edema.\n"
+              "IMPRESSION: Effusion.")
+    with session_scope(app_env) as s:
+        study = make_study(s, key="hl", report=report)
+        report_id = s.exec(select(Report.id).where(Report.study_id == study.id)).one()
+        rows = [{"category": c, "presence": p, "evidence_start": report.index(q),
+                 "evidence_end": report.index(q) + len(q), "evidence_text": q}
+                for c, p, q in [("pleural_effusion", "present", "Small left pleural effusion."),
+                                ("pneumothorax", "absent", "No pneumothorax."),
+                                ("edema", "uncertain", "Possible *early* edema.")]]
+        queries.replace_proposed_findings(report_id, "rules", "1", rows, session=s)
+    at = run_page("studies", study=str(study.id))
+    [body] = [m.value for m in at.markdown if "background[" in m.value]
+    assert ":red-background[Small left pleural effusion\\.]" in body
+    assert ":green-background[No pneumothorax\\.]" in body
+    # report text is shown literally: its markdown characters are escaped
+    assert ":orange-background[Possible \\*early\\* edema\\.]" in body
+    assert len(at.dataframe[0].value) == 3
