@@ -61,7 +61,9 @@ class RuleExtractor:
         self._mentions = mention_matcher()
         self._cues = cue_matcher()
         self._modifiers = modifier_matcher()
-        self._implies = {c.id: c.implies for c in vocab.load_vocabulary().values() if c.implies}
+        cats = vocab.load_vocabulary().values()
+        self._implies = {c.id: c.implies for c in cats if c.implies}
+        self._regional = frozenset(c.id for c in cats if c.regional)
         self._tag = f"{self.name}/{self.version}"
 
     def extract(self, text: str) -> list[ExtractedFinding]:
@@ -127,7 +129,7 @@ class RuleExtractor:
             sev = max((c.severity for c in best if c.severity), key=_SEVERITY_RANK.get, default=None)
             sides = {c.side for c in best if c.side}
             side = sides.pop() if len(sides) == 1 else (Side.bilateral if sides else None)
-            region = next((c.region for c in best if c.region), None)
+            region = next((c.region for c in best if c.region), None) if cat in self._regional else None
             s, e = rules_scope.sentence_of(lay, text, first.start)
             out.append(ExtractedFinding(
                 category=cat, presence=first.presence, severity=sev,

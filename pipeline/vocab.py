@@ -30,6 +30,7 @@ class Category:
     ignore: tuple[str, ...]  # look-alike phrases matched and dropped ("subcutaneous emphysema")
     implies: tuple[str, ...]  # categories every strong mention also asserts
     comment: str
+    regional: bool = True  # a lung/pleural zone (upper, basilar...) describes it; not the heart's size
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def load_vocabulary() -> dict[str, Category]:
     for cid, entry in data.items():
         where = f"vocabulary.yaml:{cid}"
         unknown = set(entry) - {"label", "phrases", "patterns", "weak", "absent", "ignore", "implies",
-                             "comment"}
+                             "comment", "regional"}
         if unknown:
             raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
         out[cid] = Category(
@@ -98,7 +99,7 @@ def load_vocabulary() -> dict[str, Category]:
             patterns=_strs(entry.get("patterns"), where), weak=_strs(entry.get("weak"), where),
             absent=_strs(entry.get("absent"), where), ignore=_strs(entry.get("ignore"), where),
             implies=_strs(entry.get("implies"), where),
-            comment=entry.get("comment", ""))
+            comment=entry.get("comment", ""), regional=bool(entry.get("regional", True)))
     for cat in out.values():
         for other in cat.implies:
             if other not in out:

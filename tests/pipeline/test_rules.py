@@ -118,3 +118,13 @@ def test_version_names_the_engine_and_the_lexicons(rules):
     assert rules.version.startswith("1-") and len(rules.version) <= 32
     f = rules.extract("Small effusion.")[0]
     assert f.extractor == f"rules/{rules.version}"
+
+
+def test_lung_zone_words_do_not_locate_non_regional_findings():
+    ex = RuleExtractor()
+    [heart] = ex.extract("Heart size is at the upper limits of normal.")
+    assert heart.category == "cardiomegaly" and heart.location.region is None
+    [picc] = ex.extract("Right PICC terminates in the mid SVC.")
+    assert picc.location.region is None and picc.location.side == "right"
+    [pna] = ex.extract("Right upper lobe pneumonia.")
+    assert pna.location.region == "upper"
