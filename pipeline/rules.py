@@ -15,7 +15,7 @@ import hashlib
 import re
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 from db.models import Presence, Severity, Side
@@ -89,7 +89,30 @@ class RuleExtractor:
             if m.kind == "strong":
                 for other in self._implies.get(m.category, ()):
                     candidates.append(_Candidate(other, presence, sev, side, region, m.start, m.end))
-        return self._fold(text, lay, candidates)
+        return self._fold(text, lay, self._inherit_location(text, lay, candidates))
+
+    def _inherit_location(self, text: str, lay, candidates: list[_Candidate]) -> list[_Candidate]:
+        """An unlocated finding takes the side (and zone) of a located one in its sentence.
+
+        "Right lower lobe opacity, atelectasis versus pneumonia", "large right effusion with
+        compressive atelectasis": the interpretation or companion sits where its anchor is.
+        The nearest preceding located mention wins, else the nearest following one; negated
+        mentions neither give nor take a location, and non-regional findings (heart size,
+        devices) take none.
+        """
+        sentences: dict[tuple[int, int], list[_Candidate]] = {}
+        for c in candidates:
+            sentences.setdefault(rules_scope.sentence_of(lay, text, c.start), []).append(c)
+        out = []
+        for group in sentences.values():
+            anchors = [c for c in group if c.side and c.presence is not Presence.absent]
+            for c in group:
+                if (anchors and not c.side and c.presence is not Presence.absent
+                        and c.category in self._regional):
+                    src = min(anchors, key=lambda a: (a.start > c.start, abs(a.start - c.start)))
+                    c = replace(c, side=src.side, region=c.region or src.region)
+                out.append(c)
+        return out
 
     def _modify(self, lower: str, lay, mentions: list[Mention], i: int, mods, mod_starts):
         """Severity, side and region from modifier words in the mention's window."""

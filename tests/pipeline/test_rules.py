@@ -128,3 +128,23 @@ def test_lung_zone_words_do_not_locate_non_regional_findings():
     assert picc.location.region is None and picc.location.side == "right"
     [pna] = ex.extract("Right upper lobe pneumonia.")
     assert pna.location.region == "upper"
+
+
+@pytest.mark.parametrize("text, category, side, region", [
+    ("Right lower lobe opacity, atelectasis versus pneumonia.", "pneumonia", "right", "lower"),
+    ("Large right pleural effusion with compressive atelectasis.", "atelectasis", "right", None),
+    ("Atelectasis and/or pneumonia in the left lower lobe.", "atelectasis", "left", "lower"),
+    ("Small right-sided effusion with associated basilar atelectasis.", "atelectasis", "right",
+     "basilar"),
+])
+def test_unlocated_finding_takes_the_location_of_its_anchor(text, category, side, region):
+    found = {f.category: f for f in RuleExtractor().extract(text)}
+    assert (found[category].location.side, found[category].location.region) == (side, region)
+
+
+def test_location_is_not_inherited_by_negated_or_non_regional_findings():
+    found = {f.category: f for f in RuleExtractor().extract(
+        "Enlarged heart with small left effusion and no pneumothorax.")}
+    assert found["cardiomegaly"].location.side is None
+    assert found["pneumothorax"].location.side is None
+    assert found["pleural_effusion"].location.side == "left"
