@@ -294,6 +294,19 @@ def add_knowledge_event(entry: KnowledgeEntry, before: dict | None, action: str,
                             after_json=json.dumps(after)))
 
 
+def list_subclass_keys_in_use(*, session: Session) -> list[tuple[str, str]]:
+    """(category, "severity:<s>" / "region:<r>") of every asserted finding, distinct, sorted.
+
+    The subclasses the training labels will actually say: the ones worth an IKI explanation.
+    """
+    asserted = Finding.presence != "absent"
+    keys: set[tuple[str, str]] = set()
+    for column, prefix in ((Finding.severity, "severity"), (Finding.region, "region")):
+        stmt = select(Finding.category, column).where(asserted, column.is_not(None)).distinct()
+        keys |= {(cat, f"{prefix}:{value}") for cat, value in session.exec(stmt)}
+    return sorted(keys)
+
+
 # --- store health (the Data page) ----------------------------------------------------------
 
 
