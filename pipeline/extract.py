@@ -77,41 +77,70 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _read_jsonl(path: Path, limit: int | None) -> Iterator[tuple[str, str]]:
+@dataclass(frozen=True)
+class InputLine:
+    """One non-blank input line: a report to extract, or the reason it cannot be read."""
+
+    key: str  # str(id): what the extractor sees
+    id: object  # the id as the input gave it (an int stays an int in the output)
+    text: str | None
+    error: str | None = None
+
+
+def _read_jsonl(path: Path, limit: int | None) -> list[InputLine]:
+    """Every line, good or bad: a bad line becomes an error line of the output, not a crash."""
+    lines: list[InputLine] = []
     with open(path, encoding="utf-8") as f:
-        n = 0
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
-            obj = json.loads(line)
-            if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("text"), str):
-                raise ValueError(f"{path}:{lineno}: expected {{\"id\": ..., \"text\": \"...\"}}")
-            yield str(obj["id"]), obj["text"]
-            n += 1
-            if limit is not None and n >= limit:
-                return
+            if limit is not None and len(lines) >= limit:
+                break
+            where = f"{path.name}:{lineno}"
+            try:
+                obj = json.loads(raw)
+            except ValueError as exc:
+                lines.append(InputLine(where, None, None, f"{where}: invalid JSON ({exc})"))
+                continue
+            item_id = obj.get("id") if isinstance(obj, dict) else None
+            if item_id is None or not isinstance(obj.get("text"), str):
+                lines.append(InputLine(where, item_id, None,
+                                       f'{where}: expected {{"id": ..., "text": "..."}}'))
+                continue
+            lines.append(InputLine(str(item_id), item_id, obj["text"]))
+    return lines
+
+
+def _write_result(out, item_id: object, result: ExtractionResult, summary: Summary) -> None:
+    line: dict = {"id": item_id, "findings": [f.to_json() for f in result.findings]}
+    if result.error:
+        line["error"] = result.error
+        summary.errors += 1
+    if result.rejected:
+        line["rejected"] = list(result.rejected)
+    summary.reports += 1
+    summary.rejected += len(result.rejected)
+    summary.findings += len(result.findings)
+    out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
 def run_file(extractor: Extractor, input_path: Path, output_path: Path,
              limit: int | None = None) -> Summary:
     """File mode: one output line per input line, {"id", "findings"} (plus "error" on failure)."""
     summary, t0 = Summary(), time.perf_counter()
-    items = list(_read_jsonl(input_path, limit))
+    lines = _read_jsonl(input_path, limit)
+    good = [(ln.key, ln.text) for ln in lines if ln.error is None]
+    ids = {ln.key: ln.id for ln in lines if ln.error is None}
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with open(output_path, "w", encoding="utf-8") as out, \
-            tqdm(total=len(items), unit="report", disable=None, file=sys.stderr) as bar:
-        for batch in _batches(items, BATCH):
+            tqdm(total=len(lines), unit="report", disable=None, file=sys.stderr) as bar:
+        for ln in lines:
+            if ln.error is not None:
+                _write_result(out, ln.id, ExtractionResult(id=ln.key, error=ln.error), summary)
+                bar.update(1)
+        for batch in _batches(good, BATCH):
             for result in extractor.extract_batch(batch):
-                line: dict = {"id": result.id, "findings": [f.to_json() for f in result.findings]}
-                if result.error:
-                    line["error"] = result.error
-                    summary.errors += 1
-                if result.rejected:
-                    line["rejected"] = list(result.rejected)
-                summary.reports += 1
-                summary.rejected += len(result.rejected)
-                summary.findings += len(result.findings)
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                _write_result(out, ids[result.id], result, summary)
                 bar.update(1)
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -44,7 +44,7 @@ def test_file_mode_writes_one_line_per_input(tmp_path, capsys):
                    + json.dumps({"id": 7, "text": "Normal chest."}) + "\n")
     assert extract.main(["--input", str(src), "--output", str(out)]) == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [x["id"] for x in lines] == ["r1", "7"] and lines[1]["findings"] == []
+    assert [x["id"] for x in lines] == ["r1", 7] and lines[1]["findings"] == []
     by_cat = {f["category"]: f for f in lines[0]["findings"]}
     eff = by_cat["pleural_effusion"]
     assert set(eff) == {"category", "presence", "severity", "location", "side", "evidence",
@@ -62,9 +62,15 @@ def test_file_mode_limit_and_bad_lines(tmp_path):
     src.write_text("".join(json.dumps({"id": i, "text": "Small effusion."}) + "\n" for i in range(5)))
     assert extract.main(["--input", str(src), "--output", str(out), "--limit", "2"]) == 0
     assert len(out.read_text().splitlines()) == 2
-    src.write_text(json.dumps({"id": 1}) + "\n")
-    with pytest.raises(ValueError, match="in.jsonl:1"):
-        extract.main(["--input", str(src), "--output", str(out)])
+    src.write_text(json.dumps({"id": 1}) + "\n{not json\n"
+                   + json.dumps({"id": 3, "text": "Small effusion."}) + "\n")
+    assert extract.main(["--input", str(src), "--output", str(out)]) == 0
+    lines = {str(x["id"]): x for x in map(json.loads, out.read_text().splitlines())}
+    assert lines["1"]["error"].startswith('in.jsonl:1: expected {"id"')
+    assert lines["None"]["error"].startswith("in.jsonl:2: invalid JSON")
+    assert lines["3"]["id"] == 3 and lines["3"]["findings"][0]["category"] == "pleural_effusion"
+    src.write_text("{not json\n")
+    assert extract.main(["--input", str(src), "--output", str(out)]) == 1  # nothing readable
 
 
 def test_db_mode_stores_proposed_findings_with_verbatim_evidence(db_url, capsys):
