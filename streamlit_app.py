@@ -2,18 +2,22 @@
 
 import streamlit as st
 
-from curation_app import state
+from curation_app import reviewer, state
 
 st.set_page_config(page_title="MedFILIP Curation Studio", page_icon="🩻", layout="wide")
 
 pages = [
     st.Page("curation_app/pages/studies.py", title="Studies", icon=":material/photo_library:", default=True),
+    st.Page(state.PAGE_REVIEW, title="Review", icon=":material/fact_check:"),
+    st.Page("curation_app/pages/knowledge.py", title="Knowledge", icon=":material/menu_book:"),
+    st.Page("curation_app/pages/agreement.py", title="Agreement", icon=":material/handshake:"),
     st.Page("curation_app/pages/data.py", title="Data", icon=":material/monitoring:"),
 ]
 nav = st.navigation(pages)
 
 with st.sidebar:
     st.caption("MedFILIP Curation Studio")
+    reviewer.sidebar_picker()  # every page that writes reads the identity picked here
     st.caption(f"Store: `{state.settings().database_url.split('@')[-1]}`")
 
 nav.run()

@@ -16,8 +16,12 @@ from sqlmodel import Session
 from db.engine import init_db
 from pipeline.settings import Settings, get_settings
 
-# query parameters (shareable links: ?study=12)
+# query parameters (shareable links: ?study=12, review?report=7)
 QP_STUDY = "study"
+QP_REPORT = "report"
+
+# page files, for st.switch_page (paths relative to streamlit_app.py)
+PAGE_REVIEW = "curation_app/pages/review.py"
 
 # session-state keys
 KEY_PAGE = "studies_page"
@@ -25,6 +29,28 @@ KEY_DATASET = "studies_dataset"
 KEY_SPLIT = "studies_split"
 KEY_SEARCH = "studies_search"
 KEY_PAGE_SIZE = "studies_page_size"
+
+# reviewer identity: KEY_REVIEWER holds the current Reviewer.id (None: nobody picked, read-only);
+# the sidebar picker's own widget key is separate so pages and tests can set the identity.
+KEY_REVIEWER = "reviewer_id"
+KEY_REVIEWER_PICK = "reviewer_pick"
+KEY_NEW_REVIEWER_NAME = "new_reviewer_name"
+KEY_NEW_REVIEWER_ROLE = "new_reviewer_role"
+KEY_REVIEWER_ERROR = "new_reviewer_error"  # why the last "Add reviewer" was refused
+
+# review page: queue filters and paging, the finding whose edit form is open, and the message a
+# write callback leaves for the rerun that follows it
+KEY_Q_DATASET = "review_dataset"
+KEY_Q_SPLIT = "review_split"
+KEY_Q_CATEGORY = "review_category"
+KEY_Q_STATUS = "review_status"
+KEY_Q_EXTRACTOR = "review_extractor"
+KEY_Q_PAGE = "review_page"
+KEY_EDITING = "review_editing"
+KEY_FLASH = "review_flash"
+
+# knowledge page
+KEY_K_CATEGORY = "knowledge_category"
 
 ALL = "All"
 
@@ -44,6 +70,34 @@ def engine(url: str) -> Engine:
 def db_session() -> Iterator[Session]:
     with Session(engine(settings().database_url), expire_on_commit=False) as session:
         yield session
+
+
+@contextmanager
+def db_write() -> Iterator[Session]:
+    """A session for one write: commits on success, rolls back on error or a refused write."""
+    with db_session() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def flash(kind: str, message: str) -> None:
+    """Leave a message (success | error | warning) for the next run of the page to show."""
+    st.session_state[KEY_FLASH] = (kind, message)
+
+
+def show_flash() -> None:
+    kind, message = st.session_state.pop(KEY_FLASH, (None, None))
+    if kind == "success":
+        st.success(message)
+        st.toast(message)
+    elif kind == "warning":
+        st.warning(message)
+    elif kind:
+        st.error(message)
 
 
 def data_path(relative: str | None) -> Path | None:

@@ -44,6 +44,8 @@ def render_study(detail: StudyDetail) -> None:
     with right:
         for rep in detail.reports:
             findings = [f for f in detail.findings if f.report_id == rep.id]
+            if st.button("Review findings", key=f"review_report_{rep.id}"):
+                st.switch_page(state.PAGE_REVIEW, query_params={state.QP_REPORT: str(rep.id)})
             if findings:
                 st.caption("Evidence: :red-background[present] · :orange-background[uncertain] · "
                            ":green-background[absent]")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from db.models import Finding, Image, Presence, Report, Study
+from db.models import Finding, Image, Presence, Report, Reviewer, ReviewerRole, Study
 
 
 def _sha(text: str) -> str:
@@ -47,6 +47,36 @@ def make_finding(session: Session, *, report_id: int, category: str = "pleural_e
     session.add(finding)
     session.flush()
     return finding
+
+
+def make_reviewer(session: Session, *, name: str = "Dr A",
+                  role: ReviewerRole = ReviewerRole.reviewer) -> Reviewer:
+    reviewer = Reviewer(name=name, role=role)
+    session.add(reviewer)
+    session.flush()
+    return reviewer
+
+
+REVIEW_REPORT = ("FINDINGS: Small left pleural effusion. No pneumothorax. Mild cardiomegaly.\n"
+                 "IMPRESSION: Left effusion.")
+
+
+def make_reviewable_report(session: Session, *, key: str = "rv", report: str = REVIEW_REPORT,
+                           data_dir: Path | None = None, extractor_version: str = "rules-1",
+                           quotes: tuple[tuple[str, Presence, str], ...] = (
+                               ("pleural_effusion", Presence.present, "Small left pleural effusion."),
+                               ("pneumothorax", Presence.absent, "No pneumothorax."),
+                               ("cardiomegaly", Presence.present, "Mild cardiomegaly."),
+                           )) -> tuple[Report, list[Finding]]:
+    """A study whose report has one proposed finding per (category, presence, quote), with
+    evidence offsets pointing at the quote's first occurrence."""
+    study = make_study(session, key=key, report=report, data_dir=data_dir)
+    rep = session.exec(select(Report).where(Report.study_id == study.id)).one()
+    findings = [make_finding(session, report_id=rep.id, category=cat, presence=presence,
+                             evidence_start=report.index(q), evidence_end=report.index(q) + len(q),
+                             evidence_text=q, extractor_version=extractor_version)
+                for cat, presence, q in quotes]
+    return rep, findings
 
 
 # --- ingest fixtures: DICOM files, PNGs and manifests built on the fly -----------------------
