@@ -1,0 +1,129 @@
+"""IKI knowledge queries: the sync's reads and audit, and reviewers' edits."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session, select
+
+from db.models import (
+    Finding,
+    KnowledgeEntry,
+    KnowledgeSource,
+    KnowledgeStatus,
+    Reviewer,
+    ReviewEvent,
+)
+from db.queries.review import ReviewResult, _add_event, _locked_update
+
+# IKI knowledge sync (pipeline.knowledge): the entries, and what the sync itself last wrote to
+# each, read back from its own audit events (ReviewEvent action "sync").
+
+
+KNOWLEDGE_SYNC_ACTION = "sync"
+
+
+def get_knowledge_entries(*, session: Session) -> dict[tuple[str, str], KnowledgeEntry]:
+    """Every KnowledgeEntry by (category, subclass)."""
+    return {(e.category, e.subclass): e for e in session.exec(select(KnowledgeEntry))}
+
+
+def last_synced_explanations(*, session: Session) -> dict[int, str]:
+    """KnowledgeEntry id -> the explanation the latest sync wrote to it."""
+    stmt = (select(ReviewEvent.entity_id, ReviewEvent.after_json)
+            .where(ReviewEvent.entity == "knowledge", ReviewEvent.action == KNOWLEDGE_SYNC_ACTION)
+            .order_by(ReviewEvent.id))
+    return {eid: json.loads(after)["explanation"] for eid, after in session.exec(stmt)}
+
+
+def add_knowledge_event(entry: KnowledgeEntry, before: dict | None, action: str, *,
+                        session: Session) -> None:
+    """Append the audit event of a write to ``entry`` (reviewer None: a pipeline write)."""
+    after = {"category": entry.category, "subclass": entry.subclass,
+             "explanation": entry.explanation, "source": str(entry.source.value),
+             "status": str(entry.status.value), "version": entry.version}
+    session.add(ReviewEvent(entity="knowledge", entity_id=entry.id, action=action,
+                            before_json=json.dumps(before) if before is not None else None,
+                            after_json=json.dumps(after)))
+
+
+def list_subclass_keys_in_use(*, session: Session) -> list[tuple[str, str]]:
+    """(category, "severity:<s>" / "region:<r>") of every asserted finding, distinct, sorted.
+
+    The subclasses the training labels will actually say: the ones worth an IKI explanation.
+    """
+    asserted = Finding.presence != "absent"
+    keys: set[tuple[str, str]] = set()
+    for column, prefix in ((Finding.severity, "severity"), (Finding.region, "region")):
+        stmt = select(Finding.category, column).where(asserted, column.is_not(None)).distinct()
+        keys |= {(cat, f"{prefix}:{value}") for cat, value in session.exec(stmt)}
+    return sorted(keys)
+
+
+
+
+# Knowledge (IKI) review: a reviewer's write sets reviewer_id, which pipeline.knowledge's sync
+# reads as "reviewed": it never overwrites such an entry.
+
+
+SUBCLASS_KINDS = ("severity", "region", "type")  # as iki.yaml keys them: "severity:severe"
+
+
+def list_knowledge(*, session: Session, category: str | None = None) -> list[KnowledgeEntry]:
+    stmt = select(KnowledgeEntry).order_by(KnowledgeEntry.category, KnowledgeEntry.subclass)
+    if category:
+        stmt = stmt.where(KnowledgeEntry.category == category)
+    return list(session.exec(stmt.execution_options(populate_existing=True)))
+
+
+def _knowledge_snapshot(e: KnowledgeEntry) -> dict:
+    return {"category": e.category, "subclass": e.subclass, "explanation": e.explanation,
+            "source": KnowledgeSource(e.source).value, "status": KnowledgeStatus(e.status).value,
+            "reviewer_id": e.reviewer_id, "version": e.version}
+
+
+def update_knowledge(entry_id: int, *, version: int, explanation: str, status: KnowledgeStatus,
+                     reviewer: Reviewer, session: Session) -> ReviewResult:
+    """Edit and/or approve an IKI entry as seen at ``version`` (action edit or approve)."""
+    entry = session.get(KnowledgeEntry, entry_id, populate_existing=True)
+    explanation = " ".join(explanation.split())
+    if entry is None or not explanation:
+        return ReviewResult(False, "An explanation cannot be empty." if entry else
+                            f"IKI entry {entry_id} no longer exists.")
+    before = _knowledge_snapshot(entry)
+    action = "edit" if explanation != entry.explanation else "approve"
+    values = {"explanation": explanation, "status": KnowledgeStatus(status),
+              "reviewer_id": reviewer.id}
+    if entry.version != version or not _locked_update(KnowledgeEntry, entry_id, version, values,
+                                                      session=session):
+        who = session.get(Reviewer, entry.reviewer_id) if entry.reviewer_id else None
+        return ReviewResult(False, f"IKI entry {entry_id} was changed by "
+                            f"{who.name if who else 'the sync'} at {entry.updated_at:%Y-%m-%d %H:%M:%S}"
+                            " since you opened it; nothing was saved.", entity_id=entry_id)
+    _add_event(reviewer.id, "knowledge", entry_id, action, before,
+               {**before, **values, "status": KnowledgeStatus(status).value,
+                "version": version + 1}, session=session)
+    session.flush()
+    return ReviewResult(True, f"IKI entry {entry.category} {entry.subclass or ''}: saved.".replace(
+        "  ", " "), True, entry_id)
+
+
+def add_knowledge_subclass(category: str, subclass: str, explanation: str, *, reviewer: Reviewer,
+                           session: Session) -> ReviewResult:
+    """A new written entry for (category, subclass), as a draft awaiting approval."""
+    explanation = " ".join(explanation.split())
+    kind, _, value = subclass.partition(":")
+    if kind not in SUBCLASS_KINDS or not value.strip() or not explanation:
+        return ReviewResult(False, "A subclass entry needs a subclass written kind:value "
+                            f"(kind one of {', '.join(SUBCLASS_KINDS)}) and an explanation.")
+    if session.exec(select(KnowledgeEntry.id).where(KnowledgeEntry.category == category,
+                                                    KnowledgeEntry.subclass == subclass)).first():
+        return ReviewResult(False, f"{category} already has an entry for {subclass}.")
+    entry = KnowledgeEntry(category=category, subclass=subclass, explanation=explanation,
+                           source=KnowledgeSource.written, status=KnowledgeStatus.draft,
+                           reviewer_id=reviewer.id)
+    session.add(entry)
+    session.flush()
+    _add_event(reviewer.id, "knowledge", entry.id, "add", None, _knowledge_snapshot(entry),
+               session=session)
+    return ReviewResult(True, f"Added {category} {subclass} (draft).", True, entry.id)
