@@ -6,14 +6,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import streamlit as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from db.engine import init_db
+from db.engine import init_db, session_scope
 from pipeline.settings import Settings, get_settings
 
 # query parameters (shareable links: ?study=12, review?report=7)
@@ -72,16 +72,9 @@ def db_session() -> Iterator[Session]:
         yield session
 
 
-@contextmanager
-def db_write() -> Iterator[Session]:
+def db_write() -> AbstractContextManager[Session]:
     """A session for one write: commits on success, rolls back on error or a refused write."""
-    with db_session() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    return session_scope(engine(settings().database_url))
 
 
 def flash(kind: str, message: str) -> None:
