@@ -25,8 +25,11 @@ from pipeline.rules_match import Mention, cue_matcher, mention_matcher, modifier
 
 ENGINE_VERSION = "1"  # bump when the engine's behaviour changes; resource edits bump it by hash
 RIGHT_WINDOW_CHARS = 40  # how far after a mention "is small" / "on the left" may be read
-# The right window stops where a new phrase starts: "effusion with mediastinal shift to the left".
-RIGHT_STOP_RE = re.compile(r",|\b(?:and|with|without|or|but)\b")
+# The right window stops where a new phrase starts ("effusion with mediastinal shift to the
+# left"): the next comma, semicolon, colon or conjunction. A status word ("is noted",
+# "persists", "remains") does not end it: "effusions are noted bilaterally".
+RIGHT_STOP_RE = re.compile(
+    r"[,;:]|\b(?:and|with|without|or|but|which|that|while|whereas|although|though|however|except)\b")
 _RANK = {Presence.present: 2, Presence.uncertain: 1, Presence.absent: 0}
 _SEVERITY_RANK = {Severity.mild: 1, Severity.moderate: 2, Severity.severe: 3}
 _RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml")
@@ -117,10 +120,11 @@ class RuleExtractor:
     def _modify(self, lower: str, lay, mentions: list[Mention], i: int, mods, mod_starts):
         """Severity, side and region from modifier words in the mention's window."""
         m = mentions[i]
-        lo, hi = rules_scope.clause_of(lay, m.start, m.end)
+        lo, _ = rules_scope.clause_of(lay, m.start, m.end)
         if i and mentions[i - 1].end > lo and mentions[i - 1].end <= m.start:
             lo = mentions[i - 1].end
-        right = min(hi, m.end + RIGHT_WINDOW_CHARS)
+        _, sentence_end = rules_scope.sentence_of(lay, lower, m.start)
+        right = min(sentence_end, m.end + RIGHT_WINDOW_CHARS)
         if i + 1 < len(mentions) and m.end <= mentions[i + 1].start < right:
             right = mentions[i + 1].start
         stop = RIGHT_STOP_RE.search(lower, m.end, right)
