@@ -133,13 +133,13 @@ def load_triggers() -> Triggers:
 
 
 @cache
-def load_severity() -> dict[str, Severity]:
-    """Modifier phrase (lower case) -> severity."""
+def load_severity() -> dict[str, Severity | None]:
+    """Modifier phrase (lower case) -> severity; None for phrases that grade a change only."""
     data = read_yaml("severity.yaml")["severity"]
-    out: dict[str, Severity] = {}
+    out: dict[str, Severity | None] = {}
     for level, words in data.items():
         for w in _strs(words, f"severity.yaml:{level}"):
-            out[w.lower()] = Severity(level)
+            out[w.lower()] = None if level == "none" else Severity(level)
     return out
 
 
