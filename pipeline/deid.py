@@ -65,6 +65,41 @@ NAME_FILLERS = frozenset({"patient", "anonymous", "anon", "anonymized", "anonymi
 # DICOM UIDs (PS3.5 9.1: dotted digit groups) and bare digit runs long enough to be ids.
 UID_RE = re.compile(r"(?<![\w.])\d+(?:\.\d+){3,}(?![\w])")
 
+# Dates and phone numbers in report prose are identifiers too (HIPAA Safe Harbor): numeric dates
+# with a year ("01/02/2019", "2019-01-02", "1.2.19"), written dates ("March 3, 2018",
+# "3 March 2018"), and US-style phone numbers. Measurements ("1.5 x 2 cm", "T9-T12", "5/6",
+# "16.2/24.7") do not match: a whole run of digits and separators must have a date's shape.
+# Each pattern runs behind a cheap digit-led pre-check: a leading look-behind or an
+# alternation of month names would scan every report at a fraction of the ingest's speed.
+_NUMERIC_RUN = re.compile(r"\d[\d/.-]{3,8}\d")
+_NUMERIC_DATE = re.compile(r"\d{1,2}([/.-])\d{1,2}\1(?:\d{4}|\d{2})|\d{4}([/.-])\d{1,2}\2\d{1,2}")
+_YEAR = re.compile(r"\d{4}")
+_MONTHS = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+WRITTEN_DATE_RE = re.compile(
+    rf"\b{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTHS}\.?,?\s+\d{{4}}\b", re.IGNORECASE)
+_PHONE_HINT = re.compile(r"\d{3}[-.]\d{4}")
+PHONE_RE = re.compile(r"(?<!\w)(?:\(\d{3}\)\s?|\d{3}[-.\s])\d{3}[-.]\d{4}(?!\w)")
+
+
+def _numeric_date(m: re.Match) -> str:
+    text, start, end = m.string, m.start(), m.end()
+    glued = (start and (text[start - 1].isalnum() or text[start - 1] in "._")) or (
+        end < len(text) and (text[end].isalnum() or text[end] == "_"))
+    return m.group(0) if glued or not _NUMERIC_DATE.fullmatch(m.group(0)) else REDACTED
+
+
+def scrub_dates_and_phones(text: str) -> str:
+    """Free text with dates and phone numbers replaced by ``XXXX``."""
+    text = _NUMERIC_RUN.sub(_numeric_date, text)
+    if _YEAR.search(text):
+        text = WRITTEN_DATE_RE.sub(REDACTED, text)
+    if _PHONE_HINT.search(text):
+        text = PHONE_RE.sub(REDACTED, text)
+    return text
+
+
 
 @dataclass(frozen=True)
 class Pseudonymizer:
@@ -152,14 +187,14 @@ def _pattern(identifiers: Iterable[str], whole_words: bool = True) -> re.Pattern
 
 
 def scrub_text(text: str, identifiers: Iterable[str]) -> str:
-    """Replace every known identifier of this study, and anything shaped like a DICOM UID,
-    in free text by ``XXXX``."""
+    """Replace every known identifier of this study, and anything shaped like a DICOM UID, a
+    date or a phone number, in free text by ``XXXX``."""
     lowered = text.lower()
     # A regex is compiled only for identifiers that occur: most reports quote none, and one
     # compile per study cost more than the rest of Open-i's ingest.
     pattern = _pattern(i for i in identifiers if i.lower() in lowered)
     text = pattern.sub(REDACTED, text) if pattern else text
-    return UID_RE.sub(REDACTED, text)
+    return scrub_dates_and_phones(UID_RE.sub(REDACTED, text))
 
 
 def safe_ref(ref: str, pseudo: Pseudonymizer, identifiers: Iterable[str] = ()) -> str:

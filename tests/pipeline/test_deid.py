@@ -86,3 +86,17 @@ def test_header_identifiers_reads_names_ids_and_nested_sequences():
     assert {"Roe^Richard", "Roe", "Richard", "MRN-777", "Mercy General", "House",
             "Gregory"} <= ids
     assert "CR" not in ids and "Mercy" not in ids  # only person names are split into parts
+
+
+def test_report_dates_and_phone_numbers_are_scrubbed_but_measurements_kept():
+    from pipeline.deid import scrub_text
+
+    text = ("Compared with 01/02/2019, 2019-01-02 and March 3, 2018 (3rd March 2018). "
+            "Call 555-123-4567 or (555) 123-4567. Nodule 1.5 x 2.1 cm; T9-T12 fractures; "
+            "5/6 ribs; tip 4-5 cm above the carina; CTR 16.2/24.7.")
+    out = scrub_text(text, [])
+    for secret in ("01/02/2019", "2019-01-02", "March 3, 2018", "3rd March 2018", "555-123-4567",
+                   "(555) 123-4567"):
+        assert secret not in out
+    for kept in ("1.5 x 2.1 cm", "T9-T12", "5/6 ribs", "4-5 cm", "16.2/24.7"):
+        assert kept in out
