@@ -1,7 +1,7 @@
 """Review: accept, edit, reject and add a report's findings; a queue of reports to review.
 
 ``review?report=ID`` opens one report. Every write is optimistic-locked and audited (see the
-review section of ``db/queries.py`` for the second-reviewer rule and undo semantics).
+``db/queries/review.py`` for the second-reviewer rule and undo semantics).
 """
 
 from __future__ import annotations
