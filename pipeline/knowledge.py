@@ -37,11 +37,6 @@ from pipeline.knowledge_draft import draft_missing
 from pipeline.settings import get_settings
 
 
-def _snapshot(e: KnowledgeEntry) -> dict:
-    return {"explanation": e.explanation, "source": e.source.value, "status": e.status.value,
-            "version": e.version, "reviewer_id": e.reviewer_id}
-
-
 def _source_of(entry: KnowledgeEntry) -> KnowledgeSource:
     return KnowledgeSource(entry.source)
 
@@ -79,7 +74,7 @@ def sync_knowledge(db_url: str | None, *, dry_run: bool = False) -> Counter:
                                        source=KnowledgeSource.written,
                                        status=KnowledgeStatus.approved)
             else:
-                before = _snapshot(entry)
+                before = queries.knowledge_snapshot(entry)
                 entry.explanation, entry.status = text, KnowledgeStatus.approved
                 entry.version += 1
                 entry.updated_at = utcnow()

@@ -36,15 +36,19 @@ def last_synced_explanations(*, session: Session) -> dict[int, str]:
     return {eid: json.loads(after)["explanation"] for eid, after in session.exec(stmt)}
 
 
+def knowledge_snapshot(e: KnowledgeEntry) -> dict:
+    """The entry's fields as every knowledge audit event records them (before and after)."""
+    return {"category": e.category, "subclass": e.subclass, "explanation": e.explanation,
+            "source": KnowledgeSource(e.source).value, "status": KnowledgeStatus(e.status).value,
+            "reviewer_id": e.reviewer_id, "version": e.version}
+
+
 def add_knowledge_event(entry: KnowledgeEntry, before: dict | None, action: str, *,
                         session: Session) -> None:
     """Append the audit event of a write to ``entry`` (reviewer None: a pipeline write)."""
-    after = {"category": entry.category, "subclass": entry.subclass,
-             "explanation": entry.explanation, "source": str(entry.source.value),
-             "status": str(entry.status.value), "version": entry.version}
     session.add(ReviewEvent(entity="knowledge", entity_id=entry.id, action=action,
                             before_json=json.dumps(before) if before is not None else None,
-                            after_json=json.dumps(after)))
+                            after_json=json.dumps(knowledge_snapshot(entry))))
 
 
 def list_subclass_keys_in_use(*, session: Session) -> list[tuple[str, str]]:
@@ -76,12 +80,6 @@ def list_knowledge(*, session: Session, category: str | None = None) -> list[Kno
     return list(session.exec(stmt.execution_options(populate_existing=True)))
 
 
-def _knowledge_snapshot(e: KnowledgeEntry) -> dict:
-    return {"category": e.category, "subclass": e.subclass, "explanation": e.explanation,
-            "source": KnowledgeSource(e.source).value, "status": KnowledgeStatus(e.status).value,
-            "reviewer_id": e.reviewer_id, "version": e.version}
-
-
 def update_knowledge(entry_id: int, *, version: int, explanation: str, status: KnowledgeStatus,
                      reviewer: Reviewer, session: Session) -> ReviewResult:
     """Edit and/or approve an IKI entry as seen at ``version`` (action edit or approve)."""
@@ -90,7 +88,7 @@ def update_knowledge(entry_id: int, *, version: int, explanation: str, status: K
     if entry is None or not explanation:
         return ReviewResult(False, "An explanation cannot be empty." if entry else
                             f"IKI entry {entry_id} no longer exists.")
-    before = _knowledge_snapshot(entry)
+    before = knowledge_snapshot(entry)
     action = "edit" if explanation != entry.explanation else "approve"
     values = {"explanation": explanation, "status": KnowledgeStatus(status),
               "reviewer_id": reviewer.id}
@@ -124,6 +122,6 @@ def add_knowledge_subclass(category: str, subclass: str, explanation: str, *, re
                            reviewer_id=reviewer.id)
     session.add(entry)
     session.flush()
-    _add_event(reviewer.id, "knowledge", entry.id, "add", None, _knowledge_snapshot(entry),
+    _add_event(reviewer.id, "knowledge", entry.id, "add", None, knowledge_snapshot(entry),
                session=session)
     return ReviewResult(True, f"Added {category} {subclass} (draft).", True, entry.id)
