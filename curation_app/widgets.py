@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -12,6 +14,26 @@ from db.models import Finding, Presence, Report
 from db.queries import StudyDetail
 
 SNIPPET_CHARS = 280
+
+
+@dataclass(frozen=True)
+class Page:
+    number: int  # 1-based
+    count: int  # pages in all
+    offset: int  # rows before this page
+    total: int  # rows in all
+
+    def caption(self, noun: str, n_rows: int) -> None:
+        first = self.offset + 1
+        st.caption(f"{noun} {first}–{first + n_rows - 1} of {self.total} · "
+                   f"page {self.number} of {self.count}")
+
+
+def pager(total: int, size: int, key: str) -> Page:
+    """A page-number input over ``total`` rows, ``size`` per page (clamped when filters shrink)."""
+    count = max(1, math.ceil(total / size))
+    number = min(int(st.number_input("Page", min_value=1, max_value=count, step=1, key=key)), count)
+    return Page(number, count, (number - 1) * size, total)
 
 
 def report_snippet(report: Report | None, limit: int = SNIPPET_CHARS) -> str:

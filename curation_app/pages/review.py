@@ -6,13 +6,11 @@
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from curation_app import reviewer as rv
 from curation_app import state
-from curation_app.widgets import escape_markdown, highlight_evidence
+from curation_app.widgets import escape_markdown, highlight_evidence, pager
 from db import queries
 from db.models import Finding, FindingStatus, Presence, Severity, Side
 from pipeline import agreement, vocab
@@ -67,13 +65,10 @@ def _queue(session) -> None:
     if total == 0:
         st.info("No report matches: nothing to review with these filters.")
         return
-    n_pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = min(int(st.number_input("Page", min_value=1, max_value=n_pages, step=1,
-                                   key=state.KEY_Q_PAGE)), n_pages)
-    rows = queries.list_review_queue(session=session, offset=(page - 1) * PAGE_SIZE,
-                                     limit=PAGE_SIZE, **filters)
-    first = (page - 1) * PAGE_SIZE + 1
-    st.caption(f"Reports {first}–{first + len(rows) - 1} of {total} · page {page} of {n_pages}")
+    page = pager(total, PAGE_SIZE, state.KEY_Q_PAGE)
+    rows = queries.list_review_queue(session=session, offset=page.offset, limit=PAGE_SIZE,
+                                     **filters)
+    page.caption("Reports", len(rows))
     for row in rows:
         with st.container(border=True):
             meta, action = st.columns([8, 1])

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import streamlit as st
 
 from curation_app import state
-from curation_app.widgets import render_study, report_snippet
+from curation_app.widgets import pager, render_study, report_snippet
 from db import queries
 
 PAGE_SIZES = (10, 20, 50)
@@ -31,13 +29,10 @@ def _study_list(session) -> None:
     if total == 0:
         st.info("No studies match. Ingest some with `python -m pipeline.ingest` or `make demo`.")
         return
-    n_pages = max(1, math.ceil(total / size))
-    page = st.number_input("Page", min_value=1, max_value=n_pages, step=1, key=state.KEY_PAGE)
-    page = min(int(page), n_pages)
+    page = pager(total, size, state.KEY_PAGE)
     rows = queries.list_studies(session=session, dataset=dataset, split=split, text=text,
-                                offset=(page - 1) * size, limit=size)
-    first = (page - 1) * size + 1
-    st.caption(f"Studies {first}–{first + len(rows) - 1} of {total} · page {page} of {n_pages}")
+                                offset=page.offset, limit=size)
+    page.caption("Studies", len(rows))
     for row in rows:
         with st.container(border=True):
             thumb, meta, report, action = st.columns([1, 2, 6, 1])
