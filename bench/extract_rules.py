@@ -21,13 +21,12 @@ import csv
 import json
 import os
 import sys
-import tarfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
+from pipeline.ingest_adapters import StudyItem, iter_openi  # noqa: E402
 from pipeline.rules import RuleExtractor  # noqa: E402
 
 # ChestX-ray14 label -> our category id (Infiltration and Hernia are not scored: see the issue).
@@ -36,26 +35,15 @@ LABELS = {"Atelectasis": "atelectasis", "Cardiomegaly": "cardiomegaly",
           "Pneumonia": "pneumonia", "Pneumothorax": "pneumothorax",
           "Consolidation": "consolidation", "Edema": "edema", "Emphysema": "emphysema",
           "Fibrosis": "fibrosis", "Pleural_Thickening": "pleural_thickening"}
-SECTIONS = ("COMPARISON", "INDICATION", "FINDINGS", "IMPRESSION")
 TARGET_F1, BASELINE_F1 = 0.90, 0.73
 TARGET_RPS, BASELINE_RPS = 2000.0, 100.0
 LABELLED = Path(__file__).resolve().parents[1] / "tests" / "data" / "labelled_sentences.jsonl"
 
 
 def load_reports(tgz: Path) -> dict[str, str]:
-    """uId ("CXR123") -> report text with section headers."""
-    out = {}
-    with tarfile.open(tgz) as tf:
-        for member in tf.getmembers():
-            if not member.name.endswith(".xml"):
-                continue
-            root = ET.fromstring(tf.extractfile(member).read())
-            # as pipeline.ingest_adapters.build_report stores it: whitespace collapsed
-            secs = {a.get("Label"): " ".join((a.text or "").split())
-                    for a in root.iter("AbstractText")}
-            text = "\n".join(f"{s}: {secs[s]}" for s in SECTIONS if secs.get(s))
-            out[root.find("uId").get("id")] = text
-    return out
+    """uId ("CXR123") -> report text with section headers, as the ingest's Open-i adapter builds it."""
+    return {item.study_id: item.report.text if item.report else ""
+            for item in iter_openi(tgz) if isinstance(item, StudyItem)}
 
 
 def load_gold(csv_path: Path) -> dict[str, set[str]]:
