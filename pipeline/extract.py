@@ -17,7 +17,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from db import queries
 from db.engine import init_db, session_scope
+from pipeline.batching import batched
 from pipeline.findings import ExtractedFinding, ExtractionResult, Extractor, evidence_is_verbatim
 from pipeline.settings import Settings, get_settings
 
@@ -64,17 +65,6 @@ class Summary:
     @property
     def all_failed(self) -> bool:
         return self.reports > 0 and self.errors == self.reports
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 @dataclass(frozen=True)
@@ -138,7 +128,7 @@ def run_file(extractor: Extractor, input_path: Path, output_path: Path,
             if ln.error is not None:
                 _write_result(out, ln.id, ExtractionResult(id=ln.key, error=ln.error), summary)
                 bar.update(1)
-        for batch in _batches(good, BATCH):
+        for batch in batched(good, BATCH):
             for result in extractor.extract_batch(batch):
                 _write_result(out, ids[result.id], result, summary)
                 bar.update(1)
@@ -185,7 +175,7 @@ def run_db(extractor: Extractor, db_url: str, *, limit: int | None = None,
         ids = queries.list_report_ids_to_extract(extractor.name, extractor.version,
                                                  session=session, limit=limit, force=force)
     with tqdm(total=len(ids), unit="report", disable=None, file=sys.stderr) as bar:
-        for batch_ids in _batches(ids, BATCH):
+        for batch_ids in batched(ids, BATCH):
             with session_scope(db_url) as session:
                 texts = queries.get_report_texts(batch_ids, session=session)
             pending: list[ExtractionResult] = []

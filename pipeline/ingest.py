@@ -41,6 +41,7 @@ from db.queries import (
     find_study_ids,
     insert_ingest_rows,
 )
+from pipeline.batching import batched
 from pipeline.deid import Pseudonymizer, safe_ref, scrub_text
 from pipeline.dicom import read_header
 from pipeline.imaging import BadImage
@@ -272,17 +273,6 @@ class DecoderPool:
             self._pool = None
 
 
-def _batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
-    batch: list[Item] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def run_ingest(items: Iterable[Item], config: IngestConfig) -> Summary:
     """Ingest items into the store at ``config.database_url``; the library entry point."""
     engine = init_db(config.database_url)
@@ -293,7 +283,7 @@ def run_ingest(items: Iterable[Item], config: IngestConfig) -> Summary:
     try:
         with logging_redirect_tqdm(), tqdm(total=len(items), unit="item", desc="ingest",
                                            disable=not config.progress) as bar:
-            for raw in _batched(items, config.batch_size):
+            for raw in batched(items, config.batch_size):
                 ingest_batch(raw, config, pseudo, engine, pool, summary)
                 bar.update(len(raw))
     finally:
