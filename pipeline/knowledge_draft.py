@@ -18,7 +18,14 @@ from db import queries
 from db.engine import session_scope
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus
 from pipeline import vocab
-from pipeline.llm_client import CallFailed, RetryPolicy, complete, make_client
+from pipeline.llm_client import (
+    CallFailed,
+    RetryPolicy,
+    complete,
+    json_schema_format,
+    make_client,
+    structured_request,
+)
 from pipeline.settings import Settings
 
 PROMPT_VERSION = "iki_draft_v1"
@@ -80,11 +87,10 @@ async def _draft_all(keys: list[tuple[str, str]], settings: Settings, model: str
     system = _system_prompt()
 
     async def one(category: str, subclass: str) -> DraftOutcome:
-        request = {"model": model, "temperature": 0,
-                   "messages": [{"role": "system", "content": system},
-                                {"role": "user", "content": _user_prompt(category, subclass)}],
-                   "extra_body": {"response_format": {"type": "json_schema", "json_schema": {
-                       "name": "iki_entry", "strict": True, "schema": SCHEMA}}}}
+        request = structured_request(
+            model, [{"role": "system", "content": system},
+                    {"role": "user", "content": _user_prompt(category, subclass)}],
+            json_schema_format("iki_entry", SCHEMA))
         async with gate:
             try:
                 answer = await complete(client, request, timeout_s=settings.llm_timeout_s,

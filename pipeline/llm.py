@@ -44,6 +44,7 @@ from pipeline.llm_client import (
     complete,
     make_client,
     resolve_api_key,
+    structured_request,
 )
 from pipeline.llm_prompt import PROMPT_VERSION, AnswerError, Prompt, load_prompt, parse_answer
 from pipeline.llm_prompt import to_findings as check_findings
@@ -239,11 +240,8 @@ class LLMExtractor:
 
     async def _extract_one(self, client: AsyncOpenAI, sem: asyncio.Semaphore,
                            r: _Report) -> list[ExtractionResult]:
-        # The schema goes in extra_body, verbatim: as the typed ``response_format`` argument the
-        # SDK walks it recursively on every call, the largest client CPU cost per request.
-        request = {"model": self.model, "messages": self.prompt.messages(r.text),
-                   "temperature": 0,
-                   "extra_body": {"response_format": self.prompt.response_format}}
+        request = structured_request(self.model, self.prompt.messages(r.text),
+                                     self.prompt.response_format)
         async with sem:
             try:
                 comp = await complete(client, request, timeout_s=self.timeout_s,

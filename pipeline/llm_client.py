@@ -51,6 +51,21 @@ class CallFailed(Exception):
         self.attempts = attempts
 
 
+def json_schema_format(name: str, schema: dict) -> dict:
+    """A strict JSON-schema ``response_format``: the server must answer in ``schema``."""
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
+def structured_request(model: str, messages: list[dict], response_format: dict) -> dict:
+    """Chat-completion arguments for a deterministic structured answer.
+
+    The format goes in ``extra_body``, verbatim: as the typed ``response_format`` argument the
+    SDK walks the schema recursively on every call, the largest client CPU cost per request.
+    """
+    return {"model": model, "messages": messages, "temperature": 0,
+            "extra_body": {"response_format": response_format}}
+
+
 def resolve_api_key(*, base_url: str | None, api_key: SecretStr | None) -> str:
     """The key to send: the configured one, or a placeholder for a local server only."""
     key = api_key.get_secret_value() if api_key is not None else ""

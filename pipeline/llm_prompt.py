@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from db.models import Presence, Severity, Side
 from pipeline import vocab
 from pipeline.findings import Evidence, ExtractedFinding, Location
+from pipeline.llm_client import json_schema_format
 
 PROMPT_VERSION = "gpt_ie_v1"
 
@@ -94,8 +95,7 @@ def build_response_format(vocab: Vocabulary) -> dict:
     }
     schema = {"type": "object", "additionalProperties": False, "required": ["findings"],
               "properties": {"findings": {"type": "array", "items": finding}}}
-    return {"type": "json_schema",
-            "json_schema": {"name": "report_findings", "strict": True, "schema": schema}}
+    return json_schema_format("report_findings", schema)
 
 
 @dataclass(frozen=True)
