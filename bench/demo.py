@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.demo import generate_corpus  # noqa: E402
+from pipeline.demo.generate import generate_corpus  # noqa: E402
 
 TARGET_S = 60.0  # for 2,000 studies at 256 px
 TARGET_N = 2000

@@ -25,8 +25,8 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from pipeline.casemix import RENDERED
-from pipeline.demo import generate_corpus
+from pipeline.demo.casemix import RENDERED
+from pipeline.demo.generate import generate_corpus
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

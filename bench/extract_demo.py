@@ -21,8 +21,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from pipeline.demo import generate_corpus
-from pipeline.rules import RuleExtractor
+from pipeline.demo.generate import generate_corpus
+from pipeline.extract.rules.engine import RuleExtractor
 
 NOT_IN_TRUTH = {"lung_lesion", "pleural_other", "lung_opacity"}
 RANK = {"present": 2, "uncertain": 1, "absent": 0}

@@ -6,7 +6,7 @@ tuning split (every other labelled report), and the speed in reports/s on one co
 ratios to the acceptance targets (F1 0.90, 2,000 reports/s) and to the medspaCy ConText baseline
 (F1 0.73, ~100 reports/s, measured on this machine).
 
-Report text is built as the ingest stores it (pipeline.ingest_adapters.build_report):
+Report text is built as the ingest stores it (pipeline.ingest.sources.build_report):
 "COMPARISON: ...\nINDICATION: ...\nFINDINGS: ...\nIMPRESSION: ..."; the extractor ignores the
 comparison and indication sections. Gold labels mapped from the tuning split only.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
-from pipeline.ingest_adapters import StudyItem, iter_openi  # noqa: E402
-from pipeline.rules import RuleExtractor  # noqa: E402
+from pipeline.extract.rules.engine import RuleExtractor  # noqa: E402
+from pipeline.ingest.sources import StudyItem, iter_openi  # noqa: E402
 
 # ChestX-ray14 label -> our category id (Infiltration and Hernia are not scored: see the issue).
 LABELS = {"Atelectasis": "atelectasis", "Cardiomegaly": "cardiomegaly",

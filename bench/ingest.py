@@ -27,8 +27,8 @@ from pydicom.uid import generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.ingest import IngestConfig, run_ingest  # noqa: E402
-from pipeline.ingest_adapters import iter_image_folder, iter_openi  # noqa: E402
+from pipeline.ingest.run import IngestConfig, run_ingest  # noqa: E402
+from pipeline.ingest.sources import iter_image_folder, iter_openi  # noqa: E402
 
 SIDE = 2048
 REPORTS_TARGET, IMAGES_TARGET = 2000.0, 20.0

@@ -1,7 +1,7 @@
 """SQLModel tables of the curation store (ARCHITECTURE.md, "Data model").
 
 Nothing here holds a patient identifier: studies and images carry salted pseudonyms, dates are
-shifted per patient, and DICOM headers are never stored (see ``pipeline.deid``).
+shifted per patient, and DICOM headers are never stored (see ``pipeline.ingest.deid``).
 """
 
 from __future__ import annotations

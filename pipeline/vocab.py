@@ -173,10 +173,3 @@ def load_iki() -> dict[str, dict[str, str]]:
 def iki_version() -> str:
     """The dictionary's version string, written into KnowledgeEntry provenance."""
     return str(read_yaml("iki.yaml").get("version", "1"))
-
-
-def compile_alternation(items: list[str] | tuple[str, ...]) -> str:
-    """One alternation of phrases or patterns, longest literal first (so a phrase beats its prefix)."""
-    regexes = [_regex_of(i) for i in items]
-    regexes.sort(key=len, reverse=True)
-    return "|".join(regexes)

@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import pkgutil
 
 import pytest
 
 import pipeline
 
-MODULES = ["db.__main__"] + [
-    f"pipeline.{m.name}" for m in pkgutil.iter_modules(pipeline.__path__)
-    if hasattr(importlib.import_module(f"pipeline.{m.name}"), "parse_args")
-]
+# Every stage is a package with a cli.py (python -m pipeline.<stage> runs its __main__.py).
+STAGES = sorted(m.name for m in pkgutil.iter_modules(pipeline.__path__) if m.ispkg
+                and importlib.util.find_spec(f"pipeline.{m.name}.__main__") is not None)
+MODULES = ["db.__main__"] + [f"pipeline.{s}.cli" for s in STAGES]
+
+
+def test_stages_are_found():
+    assert {"ingest", "extract", "knowledge", "demo"} <= set(STAGES)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_has_a_cli(stage):
+    cli = importlib.import_module(f"pipeline.{stage}.cli")
+    assert callable(cli.main) and callable(cli.parse_args)
 
 
 class _Captured(Exception):
@@ -64,6 +75,6 @@ def test_every_flag_has_help(name):
 @pytest.mark.parametrize("name", MODULES)
 def test_module_docstring_has_examples(name):
     module = importlib.import_module(name)
-    runnable = "python -m " + name.removesuffix(".__main__")
+    runnable = "python -m " + name.removesuffix(".__main__").removesuffix(".cli")
     assert (module.__doc__ or "").count(runnable) >= 2, f"{name}: give two `{runnable} …` examples"
     assert callable(getattr(module, "main", None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from db.models import (
     ExtractionError,
@@ -20,7 +20,7 @@ from db.queries._common import chunks as _chunks
 
 # --- extraction -----------------------------------------------------------------------------
 
-# Used by pipeline.extract: which reports still need the current extractor version, and the
+# Used by pipeline.extract.run: which reports still need the current extractor version, and the
 # per-report write (findings, or an error row) in the caller's transaction.
 
 
@@ -81,22 +81,8 @@ def add_extraction_error(report_id: int, extractor: str, version: str, message: 
                                 extractor_version=version, message=message))
 
 
-def count_findings(*, session: Session, extractor: str | None = None) -> int:
-    stmt = select(func.count()).select_from(Finding)
-    if extractor is not None:
-        stmt = stmt.where(Finding.extractor == extractor)
-    return session.exec(stmt).one()
-
-
-def count_extraction_errors(*, session: Session, extractor: str | None = None) -> int:
-    stmt = select(func.count()).select_from(ExtractionError)
-    if extractor is not None:
-        stmt = stmt.where(ExtractionError.extractor == extractor)
-    return session.exec(stmt).one()
-
-
 # --- llm cache ------------------------------------------------------------------------------
-# Response cache and usage ledger of pipeline.llm, keyed by LLMCall.cache_key.
+# Response cache and usage ledger of pipeline.extract.llm.extractor, keyed by LLMCall.cache_key.
 
 
 def get_llm_responses(cache_keys: list[str], *, session: Session) -> dict[str, LLMCall]:
@@ -117,7 +103,3 @@ def add_llm_call(call: LLMCall, *, session: Session) -> bool:
     except IntegrityError:
         return False
     return True
-
-
-def count_llm_calls(*, session: Session) -> int:
-    return session.exec(select(func.count()).select_from(LLMCall)).one()

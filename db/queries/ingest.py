@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import insert as sa_insert
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from db.models import (
     Image,
@@ -66,10 +66,3 @@ def add_ingest_errors(rows: list[dict], *, session: Session) -> list[dict]:
             new.append(row)
     insert_ingest_rows(IngestError, new, session=session)
     return new
-
-
-def count_ingest_errors(*, session: Session, dataset: str | None = None) -> int:
-    stmt = select(func.count()).select_from(IngestError)
-    if dataset:
-        stmt = stmt.where(IngestError.dataset == dataset)
-    return session.exec(stmt).one()

@@ -16,7 +16,7 @@ from db.models import (
 )
 from db.queries.review import ReviewResult, _add_event, _locked_update
 
-# IKI knowledge sync (pipeline.knowledge): the entries, and what the sync itself last wrote to
+# IKI knowledge sync (pipeline.knowledge.sync): the entries, and what the sync itself last wrote to
 # each, read back from its own audit events (ReviewEvent action "sync").
 
 
@@ -66,7 +66,7 @@ def list_subclass_keys_in_use(*, session: Session) -> list[tuple[str, str]]:
 
 
 
-# Knowledge (IKI) review: a reviewer's write sets reviewer_id, which pipeline.knowledge's sync
+# Knowledge (IKI) review: a reviewer's write sets reviewer_id, which pipeline.knowledge.sync's sync
 # reads as "reviewed": it never overwrites such an entry.
 
 

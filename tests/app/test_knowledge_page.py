@@ -12,14 +12,14 @@ from curation_app import state
 from db import queries
 from db.engine import get_engine, session_scope
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, ReviewEvent
-from pipeline.knowledge import plan_action, sync_knowledge
+from pipeline.knowledge.sync import plan_action, sync_knowledge
 from tests.app.conftest import PAGES
 from tests.factories import make_reviewer
 
 
 @pytest.fixture
 def env(app_store):
-    sync_knowledge(app_store)  # the written dictionary, as `pipeline.knowledge sync` loads it
+    sync_knowledge(app_store)  # the written dictionary, as `pipeline.knowledge.sync sync` loads it
     with session_scope(app_store) as s:
         draft = KnowledgeEntry(category="atelectasis", subclass="region:apical",
                                explanation="Apical collapse draft.",

@@ -23,7 +23,7 @@ from db.models import (
 )
 from db.queries.review import _locked_update
 from pipeline import agreement
-from pipeline.knowledge import plan_action
+from pipeline.knowledge.sync import plan_action
 from tests.factories import REVIEW_REPORT, make_reviewable_report, make_reviewer
 
 

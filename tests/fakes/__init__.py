@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.llm import LLMExtractor, make_llm_extractor
+from pipeline.extract.llm.extractor import LLMExtractor, make_llm_extractor
 from pipeline.llm_client import RetryPolicy
 from pipeline.settings import Settings
 

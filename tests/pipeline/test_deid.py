@@ -1,4 +1,4 @@
-"""Pseudonyms, date shifts and identifier scrubbing (pipeline.deid)."""
+"""Pseudonyms, date shifts and identifier scrubbing (pipeline.ingest.deid)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from pipeline.deid import (
+from pipeline.ingest.deid import (
     MAX_DATE_SHIFT_DAYS,
     Pseudonymizer,
     header_identifiers,
@@ -89,7 +89,7 @@ def test_header_identifiers_reads_names_ids_and_nested_sequences():
 
 
 def test_report_dates_and_phone_numbers_are_scrubbed_but_measurements_kept():
-    from pipeline.deid import scrub_text
+    from pipeline.ingest.deid import scrub_text
 
     text = ("Compared with 01/02/2019, 2019-01-02 and March 3, 2018 (3rd March 2018). "
             "Call 555-123-4567 or (555) 123-4567. Nodule 1.5 x 2.1 cm; T9-T12 fractures; "

@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from db.models import Presence, Severity, Side
-from pipeline import demo
-from pipeline.casemix import RENDERED
-from pipeline.demo import MANIFEST_COLUMNS, generate_corpus, main, read_truth
+from pipeline.demo import cli as demo
+from pipeline.demo.casemix import RENDERED
+from pipeline.demo.cli import main
+from pipeline.demo.generate import MANIFEST_COLUMNS, generate_corpus, read_truth
 
 REGIONS = {"upper", "middle", "lower", "apical", "basilar", "perihilar", "retrocardiac",
            "costophrenic", "hilar"}

@@ -13,9 +13,9 @@ import re
 import numpy as np
 import pytest
 
-from pipeline.casemix import RENDERED, sample_findings, sample_view
-from pipeline.demo import generate_corpus, read_truth
-from pipeline.reportgen import write_report
+from pipeline.demo.casemix import RENDERED, sample_findings, sample_view
+from pipeline.demo.generate import generate_corpus, read_truth
+from pipeline.demo.report import write_report
 
 CATEGORY = {
     "atelectasis": r"atelectasis|collapse", "cardiomegaly": r"cardiomegaly|heart",

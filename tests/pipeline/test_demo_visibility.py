@@ -23,8 +23,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 
-from pipeline.casemix import RENDERED, make_finding, sample_view
-from pipeline.lesions import render
+from pipeline.demo.casemix import RENDERED, make_finding, sample_view
+from pipeline.demo.lesions import render
 
 SIZE = 128  # px; the demo default is 256, findings must already show at half that
 N_POSITIVE = 100  # phantoms per category

@@ -10,8 +10,8 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from pipeline.dicom import decode_dicom, read_header
-from pipeline.imaging import BadImage
+from pipeline.ingest.dicom import decode_dicom, read_header
+from pipeline.ingest.pixels import BadImage
 from tests.factories import make_dicom
 
 

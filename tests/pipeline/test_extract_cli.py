@@ -12,9 +12,11 @@ from sqlmodel import select
 
 from db.engine import session_scope
 from db.models import ExtractionError, Finding, FindingStatus, Report
-from pipeline import extract
-from pipeline.findings import Evidence, ExtractedFinding, ExtractionResult
-from pipeline.rules import RuleExtractor
+from pipeline.extract import cli
+from pipeline.extract import run as extract
+from pipeline.extract.findings import Evidence, ExtractedFinding, ExtractionResult
+from pipeline.extract.rules.engine import RuleExtractor
+from pipeline.settings import get_settings
 from tests.factories import make_study
 
 REPORT = ("INDICATION: Cough.\nFINDINGS: No pneumothorax. Small left pleural effusion.\n"
@@ -42,7 +44,7 @@ def test_file_mode_writes_one_line_per_input(tmp_path, capsys):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text(json.dumps({"id": "r1", "text": REPORT}) + "\n\n"
                    + json.dumps({"id": 7, "text": "Normal chest."}) + "\n")
-    assert extract.main(["--input", str(src), "--output", str(out)]) == 0
+    assert cli.main(["--input", str(src), "--output", str(out)]) == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["id"] for x in lines] == ["r1", 7] and lines[1]["findings"] == []
     by_cat = {f["category"]: f for f in lines[0]["findings"]}
@@ -60,22 +62,22 @@ def test_file_mode_writes_one_line_per_input(tmp_path, capsys):
 def test_file_mode_limit_and_bad_lines(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("".join(json.dumps({"id": i, "text": "Small effusion."}) + "\n" for i in range(5)))
-    assert extract.main(["--input", str(src), "--output", str(out), "--limit", "2"]) == 0
+    assert cli.main(["--input", str(src), "--output", str(out), "--limit", "2"]) == 0
     assert len(out.read_text().splitlines()) == 2
     src.write_text(json.dumps({"id": 1}) + "\n{not json\n"
                    + json.dumps({"id": 3, "text": "Small effusion."}) + "\n")
-    assert extract.main(["--input", str(src), "--output", str(out)]) == 0
+    assert cli.main(["--input", str(src), "--output", str(out)]) == 0
     lines = {str(x["id"]): x for x in map(json.loads, out.read_text().splitlines())}
     assert lines["1"]["error"].startswith('in.jsonl:1: expected {"id"')
     assert lines["None"]["error"].startswith("in.jsonl:2: invalid JSON")
     assert lines["3"]["id"] == 3 and lines["3"]["findings"][0]["category"] == "pleural_effusion"
     src.write_text("{not json\n")
-    assert extract.main(["--input", str(src), "--output", str(out)]) == 1  # nothing readable
+    assert cli.main(["--input", str(src), "--output", str(out)]) == 1  # nothing readable
 
 
 def test_db_mode_stores_proposed_findings_with_verbatim_evidence(db_url, capsys):
     ids = seed(db_url)
-    assert extract.main(["--db", db_url]) == 0
+    assert cli.main(["--db", db_url]) == 0
     rows = findings(db_url)
     version = RuleExtractor().version
     assert {r.report_id for r in rows} == set(ids)
@@ -90,16 +92,16 @@ def test_db_mode_stores_proposed_findings_with_verbatim_evidence(db_url, capsys)
 
 def test_db_mode_skips_reports_done_by_this_version_and_force_replaces(db_url, capsys):
     seed(db_url, n=2)
-    extract.main(["--db", db_url])
+    cli.main(["--db", db_url])
     n = len(findings(db_url))
     capsys.readouterr()
-    assert extract.main(["--db", db_url]) == 0
+    assert cli.main(["--db", db_url]) == 0
     assert "0 reports processed" in capsys.readouterr().out
     assert len(findings(db_url)) == n
     with session_scope(db_url) as s:  # a reviewer accepts one finding
         f = s.exec(select(Finding)).first()
         f.status = FindingStatus.accepted
-    assert extract.main(["--db", db_url, "--force"]) == 0
+    assert cli.main(["--db", db_url, "--force"]) == 0
     rows = findings(db_url)
     assert len(rows) == n + 1  # proposed ones replaced, the accepted one kept beside them
     assert sum(r.status == FindingStatus.accepted for r in rows) == 1
@@ -107,24 +109,24 @@ def test_db_mode_skips_reports_done_by_this_version_and_force_replaces(db_url, c
 
 def test_db_mode_does_not_redo_normal_reports_but_retries_failed_ones(db_url, monkeypatch, capsys):
     seed(db_url, n=2, report="FINDINGS: Small patient, portable technique.\nIMPRESSION: Unchanged.")
-    assert extract.main(["--db", db_url]) == 0
+    assert cli.main(["--db", db_url]) == 0
     assert findings(db_url) == []
     capsys.readouterr()
-    assert extract.main(["--db", db_url]) == 0
+    assert cli.main(["--db", db_url]) == 0
     assert "0 reports processed" in capsys.readouterr().out  # done, though nothing was found
 
     seed_more = seed(db_url, n=0)
     assert len(seed_more) == 2
-    monkeypatch.setattr(extract, "make_extractor", lambda name, **kw: FakeExtractor())
-    extract.main(["--db", db_url, "--extractor", "llm"])  # report 1 fails, report 2 succeeds
+    monkeypatch.setattr(cli, "make_extractor", lambda name, **kw: FakeExtractor())
+    cli.main(["--db", db_url, "--extractor", "llm"])  # report 1 fails, report 2 succeeds
     capsys.readouterr()
-    extract.main(["--db", db_url, "--extractor", "llm"])
+    cli.main(["--db", db_url, "--extractor", "llm"])
     assert "1 reports processed" in capsys.readouterr().out  # only the failed one is retried
 
 
 def test_db_mode_limit(db_url):
     seed(db_url, n=3)
-    extract.main(["--db", db_url, "--limit", "1"])
+    cli.main(["--db", db_url, "--limit", "1"])
     assert len({f.report_id for f in findings(db_url)}) == 1
 
 
@@ -150,8 +152,8 @@ class FakeExtractor:
 
 def test_db_mode_records_errors_and_rejections_and_goes_on(db_url, monkeypatch, capsys):
     seed(db_url, n=3)
-    monkeypatch.setattr(extract, "make_extractor", lambda name, **kw: FakeExtractor())
-    assert extract.main(["--db", db_url, "--extractor", "llm"]) == 0
+    monkeypatch.setattr(cli, "make_extractor", lambda name, **kw: FakeExtractor())
+    assert cli.main(["--db", db_url, "--extractor", "llm"]) == 0
     rows = findings(db_url)
     assert [r.category for r in rows] == ["pleural_effusion", "pleural_effusion"]
     assert all(r.prompt_version == "v9" and r.model_name == "fake-model"
@@ -165,17 +167,17 @@ def test_db_mode_records_errors_and_rejections_and_goes_on(db_url, monkeypatch, 
 
 def test_exit_code_is_nonzero_only_when_every_report_failed(db_url, monkeypatch):
     seed(db_url, n=1)
-    monkeypatch.setattr(extract, "make_extractor", lambda name, **kw: FakeExtractor())
-    assert extract.main(["--db", db_url, "--extractor", "llm"]) == 1
+    monkeypatch.setattr(cli, "make_extractor", lambda name, **kw: FakeExtractor())
+    assert cli.main(["--db", db_url, "--extractor", "llm"]) == 1
 
 
 def test_make_extractor_builds_rules_and_lazily_the_llm(monkeypatch):
-    settings = extract.get_settings()
+    settings = get_settings()
     assert isinstance(extract.make_extractor("rules", settings=settings), RuleExtractor)
     calls = {}
-    fake = types.ModuleType("pipeline.llm")
+    fake = types.ModuleType("pipeline.extract.llm.extractor")
     fake.make_llm_extractor = lambda **kw: calls.setdefault("kw", kw) and "llm-extractor"
-    monkeypatch.setitem(sys.modules, "pipeline.llm", fake)
+    monkeypatch.setitem(sys.modules, "pipeline.extract.llm.extractor", fake)
     got = extract.make_extractor("llm", settings=settings, db_url="sqlite://", concurrency=4,
                                  model="m", base_url="http://x")
     assert got == "llm-extractor"
@@ -193,12 +195,12 @@ def test_make_extractor_builds_rules_and_lazily_the_llm(monkeypatch):
 ])
 def test_bad_flags_fail_loudly_naming_the_flag(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
-        extract.main(argv)
+        cli.main(argv)
     assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_help_has_examples(capsys):
     with pytest.raises(SystemExit):
-        extract.main(["--help"])
+        cli.main(["--help"])
     out = capsys.readouterr().out
     assert "python -m pipeline.extract --input" in out and "python -m pipeline.extract --db" in out

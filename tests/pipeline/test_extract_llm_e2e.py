@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from db.engine import session_scope
 from db.models import ExtractionError, Finding, FindingStatus, LLMCall, Report
-from pipeline import extract
-from pipeline.llm_prompt import PROMPT_VERSION
+from pipeline.extract import cli as extract
+from pipeline.extract.llm.prompt import PROMPT_VERSION
 from tests.factories import make_study
 from tests.fakes import finding
 from tests.fakes.openai_server import answer, invalid_json

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image as PILImage
 
-from pipeline.imaging import DISPLAY_MAX_PX, encode_png, shrink, write_pixel_files
+from pipeline.ingest.pixels import DISPLAY_MAX_PX, encode_png, shrink, write_pixel_files
 
 
 def test_shrink_caps_the_long_side_by_an_integer_factor():

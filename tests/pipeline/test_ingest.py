@@ -13,8 +13,9 @@ from sqlmodel import Session, func, select
 
 from db.engine import get_engine
 from db.models import Image, IngestError, Report, Study
-from pipeline import ingest
-from pipeline.deid import Pseudonymizer
+from pipeline.ingest import cli as ingest
+from pipeline.ingest import run as ingest_run
+from pipeline.ingest.deid import Pseudonymizer
 from pipeline.settings import get_settings
 from tests.factories import make_dicom, make_png, write_manifest
 
@@ -220,7 +221,7 @@ def test_16bit_png_and_colour_jpeg_sources(db_url, data_dir, tmp_path):
 def _crash_on_marked_file(job):
     import os
 
-    from pipeline.ingest_images import process_image
+    from pipeline.ingest.workers import process_image
 
     if job.path.name.startswith("crash"):
         os._exit(1)  # what a segfaulting native decoder looks like to the pool
@@ -228,13 +229,13 @@ def _crash_on_marked_file(job):
 
 
 def test_a_dying_worker_costs_only_its_image(tmp_path, monkeypatch):
-    from pipeline.ingest_images import ImageJob
+    from pipeline.ingest.workers import ImageJob
 
-    monkeypatch.setattr(ingest, "process_image", _crash_on_marked_file)
+    monkeypatch.setattr(ingest_run, "process_image", _crash_on_marked_file)
     names = ["a.png", "crash.png", "b.png", "c.png"]
     jobs = [ImageJob(make_png(tmp_path / n, seed=i), f"k{i}", tmp_path / "out")
             for i, n in enumerate(names)]
-    pool = ingest.DecoderPool(2)
+    pool = ingest_run.DecoderPool(2)
     try:
         outcomes = pool.run(jobs)
         assert [o.error for o in outcomes] == [None, "decoder crashed (worker process died)",

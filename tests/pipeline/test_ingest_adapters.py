@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from db.engine import get_engine
 from db.models import Image, IngestError, Report, Study
-from pipeline.ingest_adapters import parse_report
+from pipeline.ingest.sources import parse_report
 from tests.factories import make_png
 from tests.pipeline.test_ingest import counts, run
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import ingest
-from pipeline.dicom import decode_dicom
-from pipeline.imaging import BadImage
-from pipeline.ingest_adapters import ItemError, StudyItem, iter_manifest
+from pipeline.ingest import cli as ingest
+from pipeline.ingest.dicom import decode_dicom
+from pipeline.ingest.pixels import BadImage
+from pipeline.ingest.sources import ItemError, StudyItem, iter_manifest
 from tests.factories import make_dicom
 
 FUZZ = settings(deadline=None, max_examples=150,

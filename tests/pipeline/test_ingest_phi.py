@@ -11,7 +11,7 @@ from pathlib import Path
 from pydicom.uid import generate_uid
 
 from db.engine import get_engine
-from pipeline import ingest
+from pipeline.ingest import cli as ingest
 from tests.factories import make_dicom, write_manifest
 
 STUDY_UID = "1.2.826.0.1.3680043.99.4242.1"

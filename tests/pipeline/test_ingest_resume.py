@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image as PILImage
 
-from pipeline import ingest
+from pipeline.ingest import cli as ingest
 from tests.factories import make_png, write_manifest
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,8 @@ from sqlmodel import select
 
 from db.engine import session_scope
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, Reviewer, ReviewEvent
-from pipeline import knowledge, vocab
+from pipeline import vocab
+from pipeline.knowledge import cli, sync
 
 
 def entries(db_url) -> dict[tuple[str, str], KnowledgeEntry]:
@@ -24,7 +25,7 @@ def fake_iki(monkeypatch):
 
 
 def test_sync_loads_every_category_as_written_and_approved(db_url, capsys):
-    assert knowledge.main(["sync", "--db", db_url]) == 0
+    assert cli.main(["sync", "--db", db_url]) == 0
     rows = entries(db_url)
     iki = vocab.load_iki()
     assert len(rows) == sum(len(v) for v in iki.values())
@@ -36,17 +37,17 @@ def test_sync_loads_every_category_as_written_and_approved(db_url, capsys):
 
 
 def test_second_sync_changes_nothing(db_url):
-    knowledge.sync_knowledge(db_url)
+    sync.sync_knowledge(db_url)
     before = {k: (e.version, e.updated_at) for k, e in entries(db_url).items()}
-    counts = knowledge.sync_knowledge(db_url)
+    counts = sync.sync_knowledge(db_url)
     assert counts["unchanged"] == len(before) and counts["create"] == counts["update"] == 0
     assert {k: (e.version, e.updated_at) for k, e in entries(db_url).items()} == before
 
 
 def test_a_changed_file_updates_untouched_entries_and_audits_it(db_url, fake_iki):
-    knowledge.sync_knowledge(db_url)
+    sync.sync_knowledge(db_url)
     fake_iki["pleural_effusion"][""] = "fluid v2"
-    counts = knowledge.sync_knowledge(db_url)
+    counts = sync.sync_knowledge(db_url)
     assert counts["update"] == 1
     row = entries(db_url)[("pleural_effusion", "")]
     assert row.explanation == "fluid v2" and row.version == 2
@@ -55,11 +56,11 @@ def test_a_changed_file_updates_untouched_entries_and_audits_it(db_url, fake_iki
     assert [e.action for e in events] == ["sync", "sync"]
     assert events[-1].reviewer_id is None and "fluid v1" in events[-1].before_json
     # a third sync after the update is a no-op: the sync recognises its own last write
-    assert knowledge.sync_knowledge(db_url)["unchanged"] == 2
+    assert sync.sync_knowledge(db_url)["unchanged"] == 2
 
 
 def test_reviewed_edits_are_never_overwritten(db_url, fake_iki):
-    knowledge.sync_knowledge(db_url)
+    sync.sync_knowledge(db_url)
     with session_scope(db_url) as s:
         reviewer = Reviewer(name="dr-a")
         s.add(reviewer)
@@ -71,7 +72,7 @@ def test_reviewed_edits_are_never_overwritten(db_url, fake_iki):
         rows[("pleural_effusion", "severity:mild")].reviewer_id = reviewer.id
     fake_iki["pleural_effusion"][""] = "fluid v2"
     fake_iki["pleural_effusion"]["severity:mild"] = "small v2"
-    counts = knowledge.sync_knowledge(db_url)
+    counts = sync.sync_knowledge(db_url)
     assert counts["kept-reviewed"] == 2 and counts["update"] == 0
     rows = entries(db_url)
     assert rows[("pleural_effusion", "")].explanation == "edited by hand"
@@ -84,7 +85,7 @@ def test_llm_drafts_and_rows_without_a_sync_event_are_left_alone(db_url, fake_ik
                              source=KnowledgeSource.llm_draft, status=KnowledgeStatus.draft))
         s.add(KnowledgeEntry(category="pleural_effusion", subclass="severity:mild",
                              explanation="seeded elsewhere"))
-    counts = knowledge.sync_knowledge(db_url)
+    counts = sync.sync_knowledge(db_url)
     assert counts["kept-draft"] == 1 and counts["kept-reviewed"] == 1
     rows = entries(db_url)
     assert rows[("pleural_effusion", "")].explanation == "llm text"
@@ -92,21 +93,21 @@ def test_llm_drafts_and_rows_without_a_sync_event_are_left_alone(db_url, fake_ik
 
 
 def test_dry_run_writes_nothing(db_url, capsys):
-    assert knowledge.main(["sync", "--db", db_url, "--dry-run"]) == 0
+    assert cli.main(["sync", "--db", db_url, "--dry-run"]) == 0
     assert entries(db_url) == {}
     assert "would be" in capsys.readouterr().out
 
 
 def test_plan_action_rule():
     e = KnowledgeEntry(category="c", subclass="", explanation="old")
-    assert knowledge.plan_action(None, "new", None) == "create"
-    assert knowledge.plan_action(e, "old", None) == "unchanged"
-    assert knowledge.plan_action(e, "new", "old") == "update"
-    assert knowledge.plan_action(e, "new", None) == "kept-reviewed"
-    assert knowledge.plan_action(e, "new", "older") == "kept-reviewed"
+    assert sync.plan_action(None, "new", None) == "create"
+    assert sync.plan_action(e, "old", None) == "unchanged"
+    assert sync.plan_action(e, "new", "old") == "update"
+    assert sync.plan_action(e, "new", None) == "kept-reviewed"
+    assert sync.plan_action(e, "new", "older") == "kept-reviewed"
 
 
 def test_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
-        knowledge.main(["--help"])
+        cli.main(["--help"])
     assert "python -m pipeline.knowledge sync" in capsys.readouterr().out

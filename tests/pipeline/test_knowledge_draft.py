@@ -10,8 +10,9 @@ from sqlmodel import select
 from db import queries
 from db.engine import session_scope
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, Report, ReviewEvent
-from pipeline import knowledge, vocab
-from pipeline.knowledge_draft import parse_draft
+from pipeline import vocab
+from pipeline.knowledge import cli
+from pipeline.knowledge.draft import parse_draft
 from tests.factories import make_study
 from tests.fakes.openai_server import answer, invalid_json
 
@@ -33,7 +34,7 @@ def test_drafts_missing_subclasses_and_records_failures(fake, db_url, monkeypatc
     monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
     monkeypatch.setenv("MEDFILIP_LLM_MAX_RETRIES", "0")
     seed_findings(db_url)
-    assert knowledge.main(["sync", "--db", db_url]) == 0
+    assert cli.main(["sync", "--db", db_url]) == 0
     iki = vocab.load_iki()
     used = {("nodule", "region:apical"), ("pleural_effusion", "severity:mild"),
             ("pleural_effusion", "region:costophrenic")}
@@ -43,7 +44,7 @@ def test_drafts_missing_subclasses_and_records_failures(fake, db_url, monkeypatc
     fake.script("Subclass: region = apical", answer({"explanation": APICAL}))
     fake.script("Subclass: region = costophrenic", invalid_json())
 
-    knowledge.main(["draft", "--db", db_url, "--model", "fake-model"])
+    cli.main(["draft", "--db", db_url, "--model", "fake-model"])
     out = capsys.readouterr().out
     assert "pleural_effusion region:costophrenic: invalid JSON from model" in out
     with session_scope(db_url) as s:
@@ -57,9 +58,9 @@ def test_drafts_missing_subclasses_and_records_failures(fake, db_url, monkeypatc
     assert fake.calls == len(missing)
 
     calls = fake.calls  # a rerun asks only for what is still missing: the failed key
-    knowledge.main(["draft", "--db", db_url, "--model", "fake-model"])
+    cli.main(["draft", "--db", db_url, "--model", "fake-model"])
     assert fake.calls == calls + 1
-    assert knowledge.main(["sync", "--db", db_url]) == 0  # sync leaves the drafts alone
+    assert cli.main(["sync", "--db", db_url]) == 0  # sync leaves the drafts alone
     with session_scope(db_url) as s:
         entry = s.exec(select(KnowledgeEntry).where(KnowledgeEntry.subclass == "region:apical",
                                                     KnowledgeEntry.category == "nodule")).one()

@@ -11,9 +11,9 @@ from sqlmodel import SQLModel, select
 
 from db.engine import session_scope
 from db.models import LLMCall, Presence, Severity, Side
-from pipeline.findings import evidence_is_verbatim
-from pipeline.llm import make_llm_extractor
-from pipeline.llm_prompt import PROMPT_VERSION
+from pipeline.extract.findings import evidence_is_verbatim
+from pipeline.extract.llm.extractor import make_llm_extractor
+from pipeline.extract.llm.prompt import PROMPT_VERSION
 from pipeline.settings import Settings
 from tests.fakes import llm_extractor
 from tests.fakes.openai_server import answer, hang

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from db.engine import session_scope
 from db.models import LLMCall
-from pipeline import llm
+from pipeline.extract.llm import extractor as llm
 from pipeline.llm_client import RetryPolicy
 from tests.fakes import finding, llm_extractor
 from tests.fakes.openai_server import answer, hang, invalid_json, status

@@ -8,7 +8,7 @@ review).
 
 from __future__ import annotations
 
-from pipeline.findings import evidence_is_verbatim
+from pipeline.extract.findings import evidence_is_verbatim
 from tests.fakes import finding, llm_extractor
 from tests.fakes.openai_server import answer
 

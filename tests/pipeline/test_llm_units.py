@@ -9,17 +9,17 @@ from email.utils import formatdate
 import pytest
 
 from db.models import Presence
-from pipeline.llm_client import RetryPolicy, backoff_delay, parse_retry_after
-from pipeline.llm_prompt import (
+from pipeline.extract.llm.prompt import (
     PROMPT_VERSION,
     AnswerError,
     build_response_format,
     instruction_spans,
     load_prompt,
-    load_vocabulary,
     locate_quote,
     parse_answer,
+    prompt_vocabulary,
 )
+from pipeline.llm_client import RetryPolicy, backoff_delay, parse_retry_after
 from pipeline.vocab import category_ids
 
 
@@ -94,7 +94,7 @@ def test_instruction_spans_cover_the_whole_injected_sentence():
 
 
 def test_schema_is_strict_and_pins_the_vocabulary():
-    vocab = load_vocabulary()
+    vocab = prompt_vocabulary()
     fmt = build_response_format(vocab)["json_schema"]
     assert fmt["strict"] is True
     schema = fmt["schema"]

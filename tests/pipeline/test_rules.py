@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.findings import evidence_is_verbatim
-from pipeline.rules import RuleExtractor
+from pipeline.extract.findings import evidence_is_verbatim
+from pipeline.extract.rules.engine import RuleExtractor
 
 
 @pytest.fixture(scope="module")

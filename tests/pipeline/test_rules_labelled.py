@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.rules import RuleExtractor
+from pipeline.extract.rules.engine import RuleExtractor
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "labelled_sentences.jsonl"
 MIN_F1 = 0.92  # acceptance target of the issue

@@ -14,7 +14,7 @@ Both transforms are evaluated once over every possible raw value (<= 65,536) and
 table lookup per pixel: exact DICOM semantics from pydicom's own functions at table cost, ~10 ms
 for a 2k x 2k image instead of a chain of float passes.
 
-Only the attributes in ``pipeline.deid.SAFE_ATTRIBUTES`` leave this module (plus identifier
+Only the attributes in ``pipeline.ingest.deid.SAFE_ATTRIBUTES`` leave this module (plus identifier
 values for scrubbing report text, which the caller never stores).
 """
 
@@ -34,8 +34,8 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from pipeline.deid import UID_RE, header_identifiers, parse_date
-from pipeline.imaging import BadImage
+from pipeline.ingest.deid import UID_RE, header_identifiers, parse_date
+from pipeline.ingest.pixels import BadImage
 
 # pydicom's warn_and_log quotes offending header values (names, UIDs) in its log records.
 logging.getLogger("pydicom").setLevel(logging.CRITICAL)

@@ -1,7 +1,7 @@
-"""Source adapters of ``pipeline.ingest``: each turns a source into ``StudyItem``s and
+"""Source adapters of ``pipeline.ingest.run``: each turns a source into ``StudyItem``s and
 ``ItemError``s, reading text and headers only; pixels are decoded later, in worker processes.
 
-Items carry the source's own ids (they may be identifiers); ``pipeline.ingest`` pseudonymises
+Items carry the source's own ids (they may be identifiers); ``pipeline.ingest.run`` pseudonymises
 them before anything is stored or logged. ``ref`` is a source-relative reference ("ecgen-
 radiology/7.xml", "manifest.csv row 12") that the driver makes safe with ``deid.safe_ref``.
 """
@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from pipeline.deid import identifier_strings, parse_date
-from pipeline.imaging import BadImage
+from db.models import Split
+from pipeline.ingest.deid import identifier_strings, parse_date
+from pipeline.ingest.pixels import BadImage
 
 SECTIONS = ("comparison", "indication", "findings", "impression")  # Open-i's XML order
 # Header words that open a section in free-text reports (MIMIC-CXR, demo manifests).
@@ -30,8 +31,8 @@ SECTION_ALIASES = {
 HEADER_RE = re.compile(r"^[ \t]*([A-Z][A-Z /]{2,40}):", re.MULTILINE)
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ""}  # "" : DICOMs often lack one
 INTER_TAG_SPACE = re.compile(rb">\s+<")
-SPLITS = {"train": "train", "val": "val", "valid": "val", "validate": "val",
-          "validation": "val", "test": "test"}
+SPLITS = {"train": Split.train, "val": Split.val, "valid": Split.val, "validate": Split.val,
+          "validation": Split.val, "test": Split.test}
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def build_report(sections: dict[str, str]) -> ReportText | None:
     return ReportText(text=text, **parts)
 
 
-def normalize_split(value: str | None) -> str | None:
+def normalize_split(value: str | None) -> Split | None:
     if value is None or not value.strip():
         return None
     split = SPLITS.get(value.strip().lower())
@@ -252,7 +253,7 @@ def iter_manifest(folder: Path, manifest: Path, dataset: str) -> Iterator[Item]:
 def iter_image_folder(folder: Path, dataset: str) -> Iterator[Item]:
     """A folder of images without a manifest: DICOMs grouped by StudyInstanceUID, every other
     image its own study; no reports."""
-    from pipeline.dicom import read_header
+    from pipeline.ingest.dicom import read_header
 
     studies: dict[str, StudyItem] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):

@@ -8,7 +8,7 @@ and optional view, patient_id, study_date, split, dataset; DIR/manifest.csv is u
 without a manifest every image is ingested, DICOMs grouped by study), ``openi TGZ [--images
 DIR]``, ``mimic-cxr-jpg ROOT`` and ``chexpert ROOT`` (their published layouts).
 
-Everything is de-identified on the way in (``pipeline.deid``): keys are salted pseudonyms
+Everything is de-identified on the way in (``pipeline.ingest.deid``): keys are salted pseudonyms
 (salt: ``MEDFILIP_SALT``), dates shift per patient, DICOM headers are never stored, and report
 text is scrubbed of the study's known identifiers. Ingest is idempotent (a key already stored is
 "unchanged") and resumable: each batch of studies is one transaction and pixel files have
@@ -18,11 +18,9 @@ IngestError row and the run goes on; the exit status is 1 only when nothing coul
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -42,26 +40,21 @@ from db.queries import (
     insert_ingest_rows,
 )
 from pipeline.batching import batched
-from pipeline.deid import Pseudonymizer, safe_ref, scrub_text
-from pipeline.dicom import read_header
-from pipeline.imaging import BadImage
-from pipeline.ingest_adapters import (
+from pipeline.ingest.deid import Pseudonymizer, safe_ref, scrub_text
+from pipeline.ingest.dicom import read_header
+from pipeline.ingest.pixels import BadImage
+from pipeline.ingest.sources import (
     Item,
     ItemError,
     StudyItem,
-    iter_image_folder,
-    iter_manifest,
-    iter_openi,
 )
-from pipeline.ingest_datasets import iter_chexpert, iter_mimic
-from pipeline.ingest_images import (
+from pipeline.ingest.workers import (
     ImageJob,
     ImageOutcome,
     exit_with_parent,
     process_image,
     sniff_format,
 )
-from pipeline.settings import get_settings
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -79,7 +72,7 @@ class IngestConfig:
 
 
 @dataclass
-class Summary:
+class IngestSummary:
     items: int = 0  # studies (and unreadable records) seen
     ingested: int = 0  # studies with anything new stored
     unchanged: int = 0  # studies already stored in full
@@ -205,7 +198,7 @@ def _merge_duplicates(items: list[StudyItem], pseudo: Pseudonymizer) -> list[Stu
 
 
 def ingest_batch(raw: list[Item], config: IngestConfig, pseudo: Pseudonymizer, engine,
-                 pool: DecoderPool, summary: Summary) -> None:
+                 pool: DecoderPool, summary: IngestSummary) -> None:
     """Decode the batch's new images, then write all its rows in one transaction."""
     batch = _Batch(config, pseudo)
     for bad in (i for i in raw if isinstance(i, ItemError)):
@@ -273,11 +266,11 @@ class DecoderPool:
             self._pool = None
 
 
-def run_ingest(items: Iterable[Item], config: IngestConfig) -> Summary:
+def run_ingest(items: Iterable[Item], config: IngestConfig) -> IngestSummary:
     """Ingest items into the store at ``config.database_url``; the library entry point."""
     engine = init_db(config.database_url)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    pseudo, summary = Pseudonymizer(config.salt), Summary()
+    pseudo, summary = Pseudonymizer(config.salt), IngestSummary()
     items = list(items)  # adapters read text and headers only: cheap, and gives the bar a total
     pool = DecoderPool(config.workers)
     try:
@@ -289,74 +282,3 @@ def run_ingest(items: Iterable[Item], config: IngestConfig) -> Summary:
     finally:
         pool.close()
     return summary
-
-
-def iter_source(args: argparse.Namespace) -> Iterator[Item]:
-    if args.source == "openi":
-        return iter_openi(Path(args.tgz), Path(args.images) if args.images else None)
-    if args.source == "mimic-cxr-jpg":
-        return iter_mimic(Path(args.root))
-    if args.source == "chexpert":
-        return iter_chexpert(Path(args.root))
-    folder = Path(args.dir)
-    manifest = Path(args.manifest) if args.manifest else folder / "manifest.csv"
-    if args.manifest or manifest.is_file():
-        return iter_manifest(folder, manifest, folder.resolve().name or "folder")
-    return iter_image_folder(folder, folder.resolve().name or "folder")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipeline.ingest", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", default=None, help="database URL (default: settings' DATABASE_URL)")
-    p.add_argument("--data-dir", default=None, help="where pixel files are written (default: "
-                   "settings' MEDFILIP_DATA_DIR); DB paths are relative to it")
-    p.add_argument("--dataset", default=None, help="dataset name for every study, overriding "
-                   "the adapter's (it is part of the pseudonymous keys)")
-    p.add_argument("--split", choices=["train", "val", "test"], default=None,
-                   help="split for studies whose source gives none")
-    p.add_argument("--batch-size", type=int, default=200,
-                   help="studies per transaction (default: 200)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="image-decoding processes, 0 for none (default: CPU count)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    sub = p.add_subparsers(dest="source", required=True, metavar="SOURCE",
-                           help="folder | openi | mimic-cxr-jpg | chexpert")
-    f = sub.add_parser("folder", help="images plus an optional manifest CSV")
-    f.add_argument("dir", help="folder of images (PNG, JPEG, DICOM)")
-    f.add_argument("--manifest", default=None, help="CSV with study_id,image,report[,view,"
-                   "patient_id,study_date,split,dataset] (default: DIR/manifest.csv if present)")
-    o = sub.add_parser("openi", help="Open-i NLMCXR_reports.tgz")
-    o.add_argument("tgz", help="path to NLMCXR_reports.tgz")
-    o.add_argument("--images", default=None, help="folder of Open-i PNGs named <parentImage id>.png")
-    m = sub.add_parser("mimic-cxr-jpg", help="MIMIC-CXR-JPG root (files/, metadata CSVs)")
-    m.add_argument("root", help="the MIMIC-CXR-JPG root folder")
-    c = sub.add_parser("chexpert", help="CheXpert root (train.csv, valid.csv)")
-    c.add_argument("root", help="the CheXpert-v1.0[-small] folder")
-    return p
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = build_parser()
-    args = p.parse_args(argv)
-    if args.batch_size < 1 or args.workers < 0:
-        p.error("--batch-size must be >= 1 and --workers >= 0")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pydicom").setLevel(logging.CRITICAL)  # its warnings can quote PHI
-    settings = get_settings(database_url=args.db, data_dir=args.data_dir)
-    config = IngestConfig(database_url=settings.database_url, data_dir=Path(settings.data_dir),
-                          salt=settings.pseudonym_salt.get_secret_value(),
-                          dataset=args.dataset, split=args.split, batch_size=args.batch_size,
-                          workers=args.workers, progress=not args.no_progress)
-    summary = run_ingest(iter_source(args), config)
-    print(summary.line())
-    return 0 if summary.ingested + summary.unchanged > 0 else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

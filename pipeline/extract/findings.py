@@ -65,7 +65,7 @@ class ExtractionResult(BaseModel):
 
 
 class Extractor(Protocol):
-    """What ``pipeline.extract`` needs of an extractor."""
+    """What ``pipeline.extract.run`` needs of an extractor."""
 
     name: str  # "rules" | "llm"
     version: str  # bumps whenever output may change; DB mode re-extracts on a new version

@@ -49,7 +49,7 @@ def _system_prompt() -> str:
     examples = [f'- {cat} ({sub}): {iki[cat][sub]}' for cat, sub in
                 (("pleural_effusion", ""), ("pneumothorax", ""), ("atelectasis", "type:plate-like"))
                 if sub in iki.get(cat, {})]
-    text = (resources.files("pipeline") / "prompts" / f"{PROMPT_VERSION}.txt").read_text()
+    text = (resources.files(__package__) / "prompts" / f"{PROMPT_VERSION}.txt").read_text()
     return text.format(examples="\n".join(examples))
 
 

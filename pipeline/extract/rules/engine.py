@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from importlib import resources
 
 from db.models import Presence, Severity, Side
-from pipeline import rules_scope, vocab
-from pipeline.findings import Evidence, ExtractedFinding, ExtractionResult, Location
-from pipeline.rules_match import Mention, cue_matcher, mention_matcher, modifier_matcher
+from pipeline import vocab
+from pipeline.extract.findings import Evidence, ExtractedFinding, ExtractionResult, Location
+from pipeline.extract.rules import scope as rules_scope
+from pipeline.extract.rules.match import Mention, cue_matcher, mention_matcher, modifier_matcher
 
 ENGINE_VERSION = "1"  # bump when the engine's behaviour changes; resource edits bump it by hash
 RIGHT_WINDOW_CHARS = 40  # how far after a mention "is small" / "on the left" may be read

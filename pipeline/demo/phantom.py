@@ -9,7 +9,7 @@ pixel: no per-study resampling and a single small blur (tubes and lines).
 
 Rendering is layered (:class:`Layers`): soft tissue, lung air, the fraction of that air replaced
 by fluid or tissue (``fill``), extra lucency, bone, radiopaque additions, and a mask of where lung
-markings survive. Findings (``pipeline.lesions``) first adjust the :class:`Anatomy` (a big heart,
+markings survive. Findings (``pipeline.demo.lesions``) first adjust the :class:`Anatomy` (a big heart,
 flat diaphragms, volume loss) and then paint into the layers; :func:`compose` makes the image.
 """
 
@@ -393,7 +393,3 @@ def markings(fr: Frame, which: int) -> np.ndarray:
     iu = np.clip(((fr.u + 1) * (res / 2)).astype(np.int32), 0, res - 1)
     iv = np.clip(((fr.v + 1) * (res / 2)).astype(np.int32), 0, res - 1)
     return bank[iv, iu]
-
-
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    return (img * 255.0 + 0.5).astype(np.uint8)

@@ -13,21 +13,24 @@ Output findings: {"category", "presence", "severity", "location": {"side", "regi
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from db import queries
-from db.engine import init_db, session_scope
+from db.engine import session_scope
 from pipeline.batching import batched
-from pipeline.findings import ExtractedFinding, ExtractionResult, Extractor, evidence_is_verbatim
-from pipeline.settings import Settings, get_settings
+from pipeline.extract.findings import (
+    ExtractedFinding,
+    ExtractionResult,
+    Extractor,
+    evidence_is_verbatim,
+)
+from pipeline.settings import Settings
 
 BATCH = 256  # reports handed to extract_batch at once (the LLM runs them concurrently)
 COMMIT_EVERY = 64  # DB mode: results per transaction at most ...
@@ -40,17 +43,19 @@ def make_extractor(name: str, *, settings: Settings, db_url: str | None = None,
                    base_url: str | None = None) -> Extractor:
     """The extractor called ``name`` ("rules" | "llm")."""
     if name == "rules":
-        from pipeline.rules import RuleExtractor
+        from pipeline.extract.rules.engine import RuleExtractor
         return RuleExtractor()
     if name == "llm":
-        from pipeline.llm import make_llm_extractor  # lazy: the rules path needs no HTTP client
+        from pipeline.extract.llm.extractor import (
+            make_llm_extractor,  # lazy: the rules path needs no HTTP client
+        )
         return make_llm_extractor(settings=settings, db_url=db_url, concurrency=concurrency,
                                   model=model, base_url=base_url)
     raise ValueError(f"--extractor: unknown extractor {name!r} (rules | llm)")
 
 
 @dataclass
-class Summary:
+class ExtractSummary:
     reports: int = 0
     findings: int = 0
     errors: int = 0  # reports that failed as a whole
@@ -101,7 +106,7 @@ def _read_jsonl(path: Path, limit: int | None) -> list[InputLine]:
     return lines
 
 
-def _write_result(out, item_id: object, result: ExtractionResult, summary: Summary) -> None:
+def _write_result(out, item_id: object, result: ExtractionResult, summary: ExtractSummary) -> None:
     line: dict = {"id": item_id, "findings": [f.to_json() for f in result.findings]}
     if result.error:
         line["error"] = result.error
@@ -115,9 +120,9 @@ def _write_result(out, item_id: object, result: ExtractionResult, summary: Summa
 
 
 def run_file(extractor: Extractor, input_path: Path, output_path: Path,
-             limit: int | None = None) -> Summary:
+             limit: int | None = None) -> ExtractSummary:
     """File mode: one output line per input line, {"id", "findings"} (plus "error" on failure)."""
-    summary, t0 = Summary(), time.perf_counter()
+    summary, t0 = ExtractSummary(), time.perf_counter()
     lines = _read_jsonl(input_path, limit)
     good = [(ln.key, ln.text) for ln in lines if ln.error is None]
     ids = {ln.key: ln.id for ln in lines if ln.error is None}
@@ -147,7 +152,7 @@ def finding_row(f: ExtractedFinding, extractor: Extractor) -> dict:
 
 
 def _store(result: ExtractionResult, texts: dict[int, str], extractor: Extractor, session,
-           summary: Summary) -> None:
+           summary: ExtractSummary) -> None:
     """Write one report's outcome: its findings, and an ExtractionError per problem."""
     rid, name, version = int(result.id), extractor.name, extractor.version
     summary.reports += 1
@@ -168,9 +173,9 @@ def _store(result: ExtractionResult, texts: dict[int, str], extractor: Extractor
 
 
 def run_db(extractor: Extractor, db_url: str, *, limit: int | None = None,
-           force: bool = False) -> Summary:
+           force: bool = False) -> ExtractSummary:
     """DB mode: extract every report lacking findings of this extractor version."""
-    summary, t0 = Summary(), time.perf_counter()
+    summary, t0 = ExtractSummary(), time.perf_counter()
     with session_scope(db_url) as session:
         ids = queries.list_report_ids_to_extract(extractor.name, extractor.version,
                                                  session=session, limit=limit, force=force)
@@ -198,55 +203,3 @@ def _commit(results: list[ExtractionResult], texts, extractor, db_url, summary) 
     with session_scope(db_url) as session:
         for result in results:
             _store(result, texts, extractor, session, summary)
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.extract", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--extractor", choices=("rules", "llm"), default="rules",
-                    help="rules (offline, default) or llm (any OpenAI-compatible API)")
-    ap.add_argument("--input", type=Path, help="JSONL of {\"id\", \"text\"} (file mode)")
-    ap.add_argument("--output", type=Path, help="JSONL of {\"id\", \"findings\"} (file mode)")
-    ap.add_argument("--db", help="SQLAlchemy URL: DB mode (default URL: DATABASE_URL)")
-    ap.add_argument("--concurrency", type=int, help="LLM requests in flight at once")
-    ap.add_argument("--model", help="LLM model name (default: OPENAI_MODEL)")
-    ap.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
-    ap.add_argument("--limit", type=int, help="extract at most this many reports")
-    ap.add_argument("--force", action="store_true",
-                    help="DB mode: re-extract reports that already have findings of this version")
-    args = ap.parse_args(argv)
-    if args.input is None and args.db is None:
-        ap.error("choose a mode: --input IN.jsonl --output OUT.jsonl, or --db URL")
-    if args.input is not None and args.db is not None:
-        ap.error("--input and --db are two modes: give one")
-    if args.input is not None and args.output is None:
-        ap.error("--input needs --output")
-    if args.concurrency is not None and args.concurrency < 1:
-        ap.error("--concurrency must be >= 1")
-    if args.limit is not None and args.limit < 0:
-        ap.error("--limit must be >= 0")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    settings = get_settings(database_url=args.db)
-    db_url = settings.database_url
-    if args.db is not None:
-        init_db(db_url)
-    extractor = make_extractor(args.extractor, settings=settings, db_url=db_url,
-                               concurrency=args.concurrency, model=args.model,
-                               base_url=args.base_url)
-    if args.db is not None:
-        summary = run_db(extractor, db_url, limit=args.limit, force=args.force)
-    else:
-        summary = run_file(extractor, args.input, args.output, limit=args.limit)
-    print(f"{extractor.name} {extractor.version}: {summary.format()}")
-    stats = getattr(extractor, "stats", None)
-    if stats is not None and hasattr(stats, "format"):
-        print(stats.format())
-    return 1 if summary.all_failed else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

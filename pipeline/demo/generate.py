@@ -2,8 +2,8 @@
 
 No labelled chest X-ray set can ship with the app, so the demo, the training tests and the
 zero-shot evaluation use phantoms whose findings are known exactly and really drawn in the pixels
-(``pipeline.phantom``, ``pipeline.lesions``), with reports written from the same truth
-(``pipeline.reportgen``). The output folder holds::
+(``pipeline.demo.phantom``, ``pipeline.demo.lesions``), with reports written from the same truth
+(``pipeline.demo.report``). The output folder holds::
 
     manifest.csv      study_id,image,report,view,patient_id,study_date,split (for `ingest folder`)
     truth.jsonl       one line per study: ids, split, view, PNG path and the exact findings
@@ -26,10 +26,8 @@ docs/contact_sheet.png``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -39,10 +37,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.casemix import RENDERED, Finding, sample_findings, sample_view
-from pipeline.demo_io import contact_sheet, write_dicom, write_png
-from pipeline.lesions import render
-from pipeline.reportgen import write_report
+from pipeline.demo.casemix import RENDERED, TruthFinding, sample_findings, sample_view
+from pipeline.demo.files import contact_sheet, write_dicom, write_png
+from pipeline.demo.lesions import render
+from pipeline.demo.report import write_report
 
 VERSION = "1"  # bump when the same seed may give different files
 MANIFEST_COLUMNS = ("study_id", "image", "report", "view", "patient_id", "study_date", "split")
@@ -79,7 +77,7 @@ class StudyPlan:
     split: str
     view: str
     study_date: date
-    findings: tuple[Finding, ...]
+    findings: tuple[TruthFinding, ...]
     dicom: bool
 
 
@@ -223,54 +221,3 @@ def write_contact_sheet(out: Path, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     contact_sheet(path, tiles)
     return path
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipeline.demo", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="example: python -m pipeline.demo --out data/demo --n 1000 --seed 0")
-    p.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
-    p.add_argument("--n", type=int, default=1000, help="number of studies (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
-    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
-    p.add_argument("--holdout-category", action="append", default=[], metavar="CAT",
-                   choices=RENDERED, help="keep CAT out of train/val entirely (repeatable)")
-    p.add_argument("--dicom-share", type=float, default=0.15,
-                   help="share of studies delivered as DICOM in the manifest (default 0.15)")
-    p.add_argument("--uniform-mix", action="store_true",
-                   help="every category equally likely (balanced tests) instead of the clinical mix")
-    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                   help="worker processes (output does not depend on it; default min(2, CPUs))")
-    p.add_argument("--contact-sheet", nargs="?", const="", default=None, metavar="PNG",
-                   help="also write a grid of one example per category "
-                        "(default path: OUT/contact_sheet.png)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = build_parser()
-    args = p.parse_args(argv)
-    if args.n < 1 or args.size < 64:
-        p.error("--n must be >= 1 and --size >= 64")
-    if not 0.0 <= args.dicom_share <= 1.0:
-        p.error("--dicom-share must be in [0, 1]")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    summary = generate_corpus(args.out, args.n, args.seed, args.size,
-                              tuple(args.holdout_category), args.dicom_share,
-                              uniform_mix=args.uniform_mix, workers=args.workers,
-                              progress=not args.quiet)
-    print(f"{summary.n_studies} studies ({summary.n_patients} patients, {summary.n_dicom} DICOM) "
-          f"in {summary.seconds:.1f} s -> {summary.out}; splits {summary.splits}")
-    if args.contact_sheet is not None:
-        path = Path(args.contact_sheet) if args.contact_sheet else args.out / "contact_sheet.png"
-        print(f"contact sheet -> {write_contact_sheet(args.out, path)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.dicom import decode_dicom, sanitize_error
-from pipeline.imaging import BadImage, load_raster, minmax_to_uint8, write_pixel_files
+from pipeline.ingest.dicom import decode_dicom, sanitize_error
+from pipeline.ingest.pixels import BadImage, load_raster, minmax_to_uint8, write_pixel_files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"

@@ -1,10 +1,10 @@
 """LLM extractor (GPT-IE, after MedFILIP, arXiv 2501.10775) over any OpenAI-compatible API.
 
-``pipeline.extract`` builds it with ``make_llm_extractor`` and streams results from
+``pipeline.extract.run`` builds it with ``make_llm_extractor`` and streams results from
 ``extract_batch``; this module owns the calls, the response cache and the usage ledger
 (``LLMCall`` rows), and writes nothing else. Pieces:
 
-- ``pipeline.llm_prompt``: the versioned prompt, the strict JSON schema, the answer checks
+- ``pipeline.extract.llm.prompt``: the versioned prompt, the strict JSON schema, the answer checks
   (pydantic, verbatim evidence, instruction-like passages);
 - ``pipeline.llm_client``: one call with retries (429 / 5xx / timeouts, backoff + jitter,
   Retry-After);
@@ -36,7 +36,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from db import queries
 from db.engine import session_scope
 from db.models import LLMCall
-from pipeline.findings import ExtractionResult
+from pipeline.extract.findings import ExtractionResult
+from pipeline.extract.llm.prompt import (
+    PROMPT_VERSION,
+    AnswerError,
+    Prompt,
+    load_prompt,
+    parse_answer,
+)
+from pipeline.extract.llm.prompt import to_findings as check_findings
 from pipeline.llm_client import (
     CallFailed,
     Completion,
@@ -46,8 +54,6 @@ from pipeline.llm_client import (
     resolve_api_key,
     structured_request,
 )
-from pipeline.llm_prompt import PROMPT_VERSION, AnswerError, Prompt, load_prompt, parse_answer
-from pipeline.llm_prompt import to_findings as check_findings
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)

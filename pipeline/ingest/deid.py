@@ -1,6 +1,6 @@
 """De-identification on the way in: pseudonyms, per-patient date shifts, identifier scrubbing.
 
-The approach is an allowlist. DICOM headers are never persisted: ``pipeline.dicom`` reads the
+The approach is an allowlist. DICOM headers are never persisted: ``pipeline.ingest.dicom`` reads the
 pixel data and a short list of safe attributes (``SAFE_ATTRIBUTES``), and the only dated
 attribute kept, StudyDate, is shifted here. Everything on the DICOM PS3.15 Basic Application
 Level Confidentiality Profile list (names, ids, dates, times, UIDs, institutions, private tags)
@@ -39,7 +39,7 @@ MAX_DATE_SHIFT_DAYS = 3650
 MIN_IDENTIFIER_CHARS = 3  # shorter fragments ("Li", "A") would shred ordinary report words
 REDACTED = "XXXX"  # Open-i's own placeholder, so scrubbed reports look like the public corpus
 
-# The only DICOM attributes whose values ``pipeline.dicom`` passes on (besides pixels). None is
+# The only DICOM attributes whose values ``pipeline.ingest.dicom`` passes on (besides pixels). None is
 # on the PS3.15 Basic Profile list except StudyDate, which is shifted before storing. Decoding
 # also reads the pixel module (SamplesPerPixel, BitsAllocated, PixelRepresentation, ...), the
 # Modality and VOI LUT modules and BurnedInAnnotation, but only to transform pixels or refuse.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.casemix import Finding
+from pipeline.demo.casemix import TruthFinding
 
 SEV_WORDS = {
     "pleural_effusion": {"mild": ("small", "trace"), "moderate": ("moderate", "moderate-sized"),
@@ -84,22 +84,22 @@ class _Writer:
 
     def __init__(self, rng: np.random.Generator, banned: frozenset[str]):
         self.rng, self.banned = rng, banned
-        self.implied: list[Finding] = []
+        self.implied: list[TruthFinding] = []
 
     def pick(self, options):
         return options[int(self.rng.integers(len(options)))]
 
-    def sev(self, f: Finding) -> str:
+    def sev(self, f: TruthFinding) -> str:
         return self.pick(SEV_WORDS[f.category][f.severity]) if f.severity else ""
 
-    def loc(self, f: Finding) -> str:
+    def loc(self, f: TruthFinding) -> str:
         if (f.side, f.region) in LOBE:
             return self.pick(LOBE[(f.side, f.region)])
         return " ".join(w for w in (f.side, f.region) if w)
 
-    def opacity(self, f: Finding, loc: str) -> None:
+    def opacity(self, f: TruthFinding, loc: str) -> None:
         if "lung_opacity" not in self.banned:
-            self.implied.append(Finding("lung_opacity", "present", None, f.side, f.region))
+            self.implied.append(TruthFinding("lung_opacity", "present", None, f.side, f.region))
 
 
 def _adjective(loc: str) -> str:
@@ -111,7 +111,7 @@ def _cap(s: str) -> str:
     return s[:1].upper() + s[1:]
 
 
-def _np(w: _Writer, f: Finding) -> str:
+def _np(w: _Writer, f: TruthFinding) -> str:
     """A noun phrase for the finding carrying its severity and location words."""
     sev, c = w.sev(f), f.category
     side = f.side or ""
@@ -162,7 +162,7 @@ def _np(w: _Writer, f: Finding) -> str:
     raise KeyError(c)
 
 
-def _present(w: _Writer, f: Finding) -> str:
+def _present(w: _Writer, f: TruthFinding) -> str:
     c = f.category
     if c == "support_devices":
         return " ".join(w.pick(DEVICE_TEXT[d]).format(cm=f.detail.get("ett_cm", 4))
@@ -190,7 +190,7 @@ def _present(w: _Writer, f: Finding) -> str:
                 .format(np=np_, there=there))
 
 
-def _uncertain(w: _Writer, f: Finding) -> str:
+def _uncertain(w: _Writer, f: TruthFinding) -> str:
     if f.category in ("pneumonia", "consolidation", "atelectasis") and f.region in (
             "upper", "middle", "lower", "retrocardiac") and "lung_opacity" not in w.banned \
             and w.rng.random() < 0.6:
@@ -204,11 +204,11 @@ def _uncertain(w: _Writer, f: Finding) -> str:
     return _cap(w.pick(HEDGES).format(np=np_, Np=_cap(np_)))
 
 
-def _sentence(w: _Writer, f: Finding) -> str:
+def _sentence(w: _Writer, f: TruthFinding) -> str:
     return _uncertain(w, f) if f.presence == "uncertain" else _present(w, f)
 
 
-def _negations(w: _Writer, findings: list[Finding]) -> tuple[list[str], list[Finding]]:
+def _negations(w: _Writer, findings: list[TruthFinding]) -> tuple[list[str], list[TruthFinding]]:
     """Sentences that negate absent categories, and the matching ``absent`` truth."""
     shown = {f.category for f in findings}
 
@@ -228,22 +228,22 @@ def _negations(w: _Writer, findings: list[Finding]) -> tuple[list[str], list[Fin
         else:
             text = w.pick(("No {0}, {1}, or {2}.", "There is no {0}, {1} or {2}."))
         sentences.append(text.format(*terms))
-        absent += [Finding(c, "absent") for c in chosen]
+        absent += [TruthFinding(c, "absent") for c in chosen]
     for c, options in NEG_SINGLE.items():
         if sayable(c) and w.rng.random() < 0.35:
             sentences.append(w.pick(options))
-            absent.append(Finding(c, "absent"))
+            absent.append(TruthFinding(c, "absent"))
     for f in findings:  # "Small left pleural effusion. No right effusion."
         if f.category in ("pleural_effusion", "pneumothorax") and f.side in ("left", "right") \
                 and sum(g.category == f.category for g in findings) == 1 and w.rng.random() < 0.3:
             other = "right" if f.side == "left" else "left"
             term = "pleural effusion" if f.category == "pleural_effusion" else "pneumothorax"
             sentences.append(f"No {other} {term}.")
-            absent.append(Finding(f.category, "absent", side=other))
+            absent.append(TruthFinding(f.category, "absent", side=other))
     return sentences, absent
 
 
-def _indication(w: _Writer, findings: list[Finding]) -> str:
+def _indication(w: _Writer, findings: list[TruthFinding]) -> str:
     cats = {f.category for f in findings}
     options = ["Shortness of breath.", "Cough.", "Chest pain.", "Fever and cough.", "Dyspnea.",
                "Preoperative evaluation.", "Follow-up.", "Hypoxia."]
@@ -256,7 +256,7 @@ def _indication(w: _Writer, findings: list[Finding]) -> str:
     return w.pick((w.pick(options), f"{age}-year-old {sex}. {w.pick(options)}"))
 
 
-def _impression(w: _Writer, findings: list[Finding], body: list[str]) -> str:
+def _impression(w: _Writer, findings: list[TruthFinding], body: list[str]) -> str:
     main = [f for f in findings if f.category != "support_devices"][:3]
     if not main:
         lines = [w.pick(("No acute cardiopulmonary process.", "No acute cardiopulmonary abnormality.",
@@ -270,8 +270,8 @@ def _impression(w: _Writer, findings: list[Finding], body: list[str]) -> str:
     return " ".join(lines)
 
 
-def write_report(findings: list[Finding], view: str, rng: np.random.Generator,
-                 banned: frozenset[str] = frozenset()) -> tuple[str, list[Finding]]:
+def write_report(findings: list[TruthFinding], view: str, rng: np.random.Generator,
+                 banned: frozenset[str] = frozenset()) -> tuple[str, list[TruthFinding]]:
     """The report text and the study's full truth (rendered + implied + negated findings)."""
     w = _Writer(rng, banned)
     ordered = sorted(findings, key=lambda f: ORDER.index(f.category))
@@ -297,7 +297,7 @@ def write_report(findings: list[Finding], view: str, rng: np.random.Generator,
     return text, [*findings, *_dedupe(w.implied), *absent]
 
 
-def _merge_effusion_atelectasis(w: _Writer, ordered: list[Finding], body: list[str]) -> list[str]:
+def _merge_effusion_atelectasis(w: _Writer, ordered: list[TruthFinding], body: list[str]) -> list[str]:
     """"Small left pleural effusion with adjacent basilar atelectasis." when both are present."""
     eff = next(i for i, f in enumerate(ordered) if f.category == "pleural_effusion")
     ate = next((i for i, f in enumerate(ordered) if f.category == "atelectasis"
@@ -310,7 +310,7 @@ def _merge_effusion_atelectasis(w: _Writer, ordered: list[Finding], body: list[s
     return [merged if i == eff else s for i, s in enumerate(body) if i != ate]
 
 
-def _dedupe(found: list[Finding]) -> list[Finding]:
+def _dedupe(found: list[TruthFinding]) -> list[TruthFinding]:
     seen, out = set(), []
     for f in found:
         key = (f.category, f.side, f.region)

@@ -1,6 +1,6 @@
 """GPT-IE prompt, response schema and answer checks of the LLM extractor.
 
-The prompt is a versioned text file (``pipeline/prompts/<version>.txt``); the version string goes
+The prompt is a versioned text file (``pipeline/extract/llm/prompts/<version>.txt``); the version string goes
 into the cache key and into every finding's provenance. The model answers under a strict JSON
 schema (``response_format``) and the answer is validated again with pydantic here, because an
 OpenAI-compatible server may not enforce the schema.
@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from db.models import Presence, Severity, Side
 from pipeline import vocab
-from pipeline.findings import Evidence, ExtractedFinding, Location
+from pipeline.extract.findings import Evidence, ExtractedFinding, Location
 from pipeline.llm_client import json_schema_format
 
 PROMPT_VERSION = "gpt_ie_v1"
@@ -62,7 +62,7 @@ class Vocabulary:
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # id -> prompt phrases
 
 
-def load_vocabulary() -> Vocabulary:
+def prompt_vocabulary() -> Vocabulary:
     """Category ids with their label and mention phrases (for the prompt), and region ids."""
     cats = vocab.load_vocabulary()
     synonyms = {}
@@ -119,8 +119,8 @@ class Prompt:
 
 
 def load_prompt(version: str = PROMPT_VERSION, vocab: Vocabulary | None = None) -> Prompt:
-    vocab = vocab or load_vocabulary()
-    template = (resources.files("pipeline") / "prompts" / f"{version}.txt").read_text("utf-8")
+    vocab = vocab or prompt_vocabulary()
+    template = (resources.files(__package__) / "prompts" / f"{version}.txt").read_text("utf-8")
     lines = []
     for cat in vocab.categories:
         syn = vocab.synonyms.get(cat, ())[:MAX_SYNONYMS_IN_PROMPT]

@@ -1,7 +1,7 @@
 """Findings drawn into phantom layers, the way the IKI explanations describe them.
 
 Each category has an optional *adjuster* (changes the anatomy before it is drawn: a big heart,
-flat diaphragms, volume loss) and a *painter* (writes into :class:`pipeline.phantom.Layers`).
+flat diaphragms, volume loss) and a *painter* (writes into :class:`pipeline.demo.phantom.Layers`).
 Painters take ``(frame, anatomy, layers, finding, rng)``; sizes are in canonical units
 (``CM`` per centimetre).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.phantom import (
+from pipeline.demo.phantom import (
     CM,
     HILA,
     ZONES,

@@ -7,7 +7,7 @@
 ``draft`` asks the LLM (OPENAI_BASE_URL / OPENAI_MODEL / OPENAI_API_KEY) for explanations of the
 subclasses that stored findings use but the dictionary lacks ("severity:mild" effusion,
 "region:apical" nodule...); they are stored as ``llm-draft`` / ``draft`` for review
-(``pipeline.knowledge_draft``).
+(``pipeline.knowledge.draft``).
 
 Rows are keyed (category, subclass), subclass "" for the category itself. Our written texts are
 stored with source ``written`` and status ``approved`` (LLM-made drafts come from elsewhere, as
@@ -25,16 +25,12 @@ are left alone.
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter
-from collections.abc import Sequence
 
 from db import queries
-from db.engine import init_db, session_scope
+from db.engine import session_scope
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, utcnow
 from pipeline import vocab
-from pipeline.knowledge_draft import draft_missing
-from pipeline.settings import get_settings
 
 
 def _source_of(entry: KnowledgeEntry) -> KnowledgeSource:
@@ -85,50 +81,3 @@ def sync_knowledge(db_url: str | None, *, dry_run: bool = False) -> Counter:
         if dry_run:
             session.rollback()
     return counts
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.knowledge", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="command", required=True)
-    sp = sub.add_parser("sync", help="load iki.yaml into KnowledgeEntry rows "
-                        "(e.g. python -m pipeline.knowledge sync --db sqlite:///data/medfilip.db)")
-    sp.add_argument("--db", help="SQLAlchemy URL of the store (default: DATABASE_URL)")
-    sp.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
-    dp = sub.add_parser("draft", help="LLM-draft explanations of used subclasses the dictionary "
-                        "lacks (e.g. python -m pipeline.knowledge draft --limit 20)")
-    dp.add_argument("--db", help="SQLAlchemy URL of the store (default: DATABASE_URL)")
-    dp.add_argument("--model", help="LLM model name (default: OPENAI_MODEL)")
-    dp.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
-    dp.add_argument("--limit", type=int, help="draft at most this many entries")
-    return ap.parse_args(argv)
-
-
-def run_draft(args: argparse.Namespace) -> int:
-    settings = get_settings(database_url=args.db, openai_base_url=args.base_url)
-    init_db(settings.database_url)
-    outcomes = draft_missing(settings.database_url, settings, model=args.model, limit=args.limit)
-    failed = [o for o in outcomes if o.error]
-    for o in failed:
-        print(f"  {o.category} {o.subclass}: {o.error}")
-    print(f"IKI drafts: {len(outcomes) - len(failed)} stored as draft, {len(failed)} failed "
-          f"({len(outcomes)} missing subclasses asked)")
-    return 1 if outcomes and len(failed) == len(outcomes) else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.command == "draft":
-        return run_draft(args)
-    settings = get_settings(database_url=args.db)
-    init_db(settings.database_url)
-    counts = sync_knowledge(settings.database_url, dry_run=args.dry_run)
-    order = ("create", "update", "unchanged", "kept-reviewed", "kept-draft")
-    verb = "would be" if args.dry_run else "were"
-    print(f"IKI dictionary v{vocab.iki_version()}: " + ", ".join(
-        f"{counts.get(k, 0)} {k}" for k in order) + f" ({sum(counts.values())} entries {verb} checked)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -14,7 +14,7 @@ from functools import cache
 
 from db.models import Presence
 from pipeline import vocab
-from pipeline.rules_match import NEG_B, NEG_F, PSEUDO, TERM, UNC_B, UNC_BI, UNC_F
+from pipeline.extract.rules.match import NEG_B, NEG_F, PSEUDO, TERM, UNC_B, UNC_BI, UNC_F
 
 # "FINDINGS:" / "Clinical history:" at a line start (the ingest writes "NAME: text" sections).
 HEADER_RE = re.compile(r"(?m)^[ \t]*([A-Za-z][A-Za-z /&]{1,40}?)[ \t]*:")

@@ -27,8 +27,8 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.deid import identifier_strings, parse_date
-from pipeline.ingest_adapters import (
+from pipeline.ingest.deid import identifier_strings, parse_date
+from pipeline.ingest.sources import (
     ImageRef,
     Item,
     ItemError,

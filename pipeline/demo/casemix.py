@@ -1,8 +1,8 @@
 """What each demo study shows: findings sampled with clinical co-occurrence.
 
-A study's truth is a list of :class:`Finding`. ``present`` and ``uncertain`` findings are drawn
+A study's truth is a list of :class:`TruthFinding`. ``present`` and ``uncertain`` findings are drawn
 in the pixels (``uncertain`` = visible, but the report hedges); ``absent`` findings are the ones
-the report explicitly negates and are added by ``pipeline.reportgen``. ``side`` and ``region``
+the report explicitly negates and are added by ``pipeline.demo.report``. ``side`` and ``region``
 hold exactly what the report will say, so the truth can score an extractor's location output.
 """
 
@@ -29,7 +29,7 @@ DEVICES = ("ett", "ng", "cvc_right", "cvc_left", "picc", "pacemaker")
 
 
 @dataclass
-class Finding:
+class TruthFinding:
     category: str
     presence: str  # present | absent | uncertain
     severity: str | None = None  # mild | moderate | severe
@@ -56,16 +56,16 @@ def _severity(rng: np.random.Generator) -> str:
     return _pick(rng, SEVERITIES, [0.45, 0.35, 0.2])
 
 
-def _lobar(rng: np.random.Generator, f: Finding) -> None:
+def _lobar(rng: np.random.Generator, f: TruthFinding) -> None:
     f.side = _side(rng, 0.12)
     f.region = _pick(rng, ("upper", "middle", "lower"), [0.3, 0.2, 0.5])
     if f.side == "left" and f.region == "lower" and rng.random() < 0.3:
         f.region = "retrocardiac"
 
 
-def make_finding(category: str, rng: np.random.Generator) -> Finding:
+def make_finding(category: str, rng: np.random.Generator) -> TruthFinding:
     """One rendered finding with attributes drawn the way they occur."""
-    f = Finding(category, "present")
+    f = TruthFinding(category, "present")
     if category in GRADED:
         f.severity = _severity(rng)
     if category == "pleural_effusion":
@@ -135,7 +135,7 @@ ASSOCIATIONS = (
 
 
 def sample_findings(rng: np.random.Generator, uniform: bool = False,
-                    normal_share: float = 0.3) -> list[Finding]:
+                    normal_share: float = 0.3) -> list[TruthFinding]:
     """The rendered findings of one study (empty for a normal study)."""
     if rng.random() < normal_share:
         return []
@@ -161,12 +161,12 @@ def sample_findings(rng: np.random.Generator, uniform: bool = False,
     return findings
 
 
-def _hedge(rng: np.random.Generator, findings: list[Finding]) -> None:
+def _hedge(rng: np.random.Generator, findings: list[TruthFinding]) -> None:
     for f in findings:
         if f.category in HEDGEABLE and f.severity != "severe" and rng.random() < 0.15:
             f.presence = "uncertain"
 
 
-def sample_view(rng: np.random.Generator, findings: list[Finding]) -> str:
+def sample_view(rng: np.random.Generator, findings: list[TruthFinding]) -> str:
     icu = any(f.category in ("support_devices", "edema") for f in findings)
     return "AP" if rng.random() < (0.75 if icu else 0.15) else "PA"

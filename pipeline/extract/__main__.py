@@ -1,0 +1,3 @@
+from pipeline.extract.cli import main
+
+raise SystemExit(main())

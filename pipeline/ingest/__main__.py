@@ -1,0 +1,3 @@
+from pipeline.ingest.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from pipeline.knowledge.cli import main
+
+raise SystemExit(main())
