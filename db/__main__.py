@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 from alembic import command
 
-from db.engine import alembic_config, upgrade
+from db.engine import SchemaError, alembic_config, upgrade
 from db.settings import store_url
 
 
@@ -29,9 +31,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     url = store_url(args.db)
     if args.action == "upgrade":
-        upgrade(url, args.revision)
+        try:
+            upgrade(url, args.revision)
+        except SchemaError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(f"schema at {args.revision}")
     elif args.action == "current":
         command.current(alembic_config(url), verbose=False)

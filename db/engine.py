@@ -8,6 +8,7 @@ code change. Every function here takes the URL from its caller: the environment 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -21,6 +22,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # reviewers and a pipeline job may write at once
+
+
+class SchemaError(RuntimeError):
+    """The store's schema cannot be brought to head; the message is one line, fit for a CLI."""
 
 
 def _set_sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -60,16 +65,21 @@ def session_scope(url_or_engine: str | Engine) -> Iterator[Session]:
 
 
 def alembic_config(url: str) -> Config:
-    cfg = Config()
+    cfg = Config(stdout=sys.stdout)  # Config's default is the sys.stdout of import time
     cfg.set_main_option("script_location", str(resources.files("db") / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema at ``url`` up to ``revision`` (idempotent)."""
+    """Bring the schema at ``url`` up to ``revision`` (idempotent), in one transaction that
+    waits for any other process migrating the same store (``db/migrations/env.py``). A store
+    left half-made by older code is recovered or refused (``db.migrations.recover``):
+    ``SchemaError``."""
     get_engine(url)  # creates the SQLite parent folder
-    command.upgrade(alembic_config(url), revision)
+    cfg = alembic_config(url)
+    cfg.attributes["recover"] = True
+    command.upgrade(cfg, revision)
 
 
 def init_db(url: str) -> Engine:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from db.engine import SchemaError
 from db.models import Split
 from pipeline.ingest.datasets import iter_chexpert, iter_mimic
 from pipeline.ingest.run import IngestConfig, run_ingest
@@ -93,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                           salt=settings.pseudonym_salt.get_secret_value(),
                           dataset=args.dataset, split=args.split, batch_size=args.batch_size,
                           workers=args.workers, progress=not args.no_progress)
-    summary = run_ingest(iter_source(args), config)
+    try:
+        summary = run_ingest(iter_source(args), config)
+    except SchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(summary.line())
     return 0 if summary.ingested + summary.unchanged > 0 else 1
 
