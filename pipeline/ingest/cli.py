@@ -25,6 +25,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
 from db.engine import SchemaError
 from db.models import Split
 from pipeline.ingest.datasets import iter_chexpert, iter_mimic
@@ -99,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         summary = run_ingest(iter_source(args), config)
     except SchemaError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:  # e.g. still locked after the busy timeout, server down
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"error: the store cannot be written ({reason}); batches already committed are "
+              "kept, rerun to go on", file=sys.stderr)
         return 1
     print(summary.line())
     return 0 if summary.ingested + summary.unchanged > 0 else 1

@@ -31,13 +31,14 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from db.engine import init_db
-from db.models import Image, Report, Study, utcnow
+from db.models import utcnow
 from db.queries import (
+    BatchWritten,
     add_ingest_errors,
     find_image_keys,
     find_studies_with_report,
     find_study_ids,
-    insert_ingest_rows,
+    write_ingest_batch,
 )
 from pipeline.batching import batched
 from pipeline.ingest.deid import Pseudonymizer, safe_ref, scrub_text
@@ -173,15 +174,10 @@ def _build_study(item: StudyItem, batch: _Batch, outcomes: dict[str, ImageOutcom
     return "ingested" if (study_key not in existing or new_images or report) else "unchanged"
 
 
-def _write(batch: _Batch, session: Session, existing: dict[str, int]) -> list[dict]:
-    insert_ingest_rows(Study, batch.studies, session=session)
-    ids = dict(existing)
-    ids.update(find_study_ids([s["study_key"] for s in batch.studies], session=session))
-    images = [{**row, "study_id": ids[key]} for key, rows in batch.images.items() for row in rows]
-    reports = [{**row, "study_id": ids[key]} for key, row in batch.reports.items()]
-    insert_ingest_rows(Image, images, session=session)
-    insert_ingest_rows(Report, reports, session=session)
-    return add_ingest_errors(batch.errors, session=session)
+def _write(batch: _Batch, session: Session) -> tuple[BatchWritten, list[dict]]:
+    """What was stored, and the new error rows: one transaction, under the ingest lock."""
+    written = write_ingest_batch(batch.studies, batch.images, batch.reports, session=session)
+    return written, add_ingest_errors(batch.errors, session=session)
 
 
 def _merge_duplicates(items: list[StudyItem], pseudo: Pseudonymizer) -> list[StudyItem]:
@@ -213,18 +209,22 @@ def ingest_batch(raw: list[Item], config: IngestConfig, pseudo: Pseudonymizer, e
                                  for i in items for im in i.images], session=session)
         with_report = find_studies_with_report(list(existing.values()), session=session)
     outcomes = {o.image_key: o for o in pool.run(_image_jobs(items, known, config, pseudo))}
-    for item in items:
-        status = _build_study(item, batch, outcomes, existing, with_report)
-        setattr(summary, status, getattr(summary, status) + 1)
+    statuses = {pseudo.study_key(i.dataset, i.study_id): _build_study(i, batch, outcomes, existing,
+                                                                      with_report)
+                for i in items}
     with Session(engine) as session:
-        new_errors = _write(batch, session, existing)
+        written, new_errors = _write(batch, session)
         session.commit()
+    for key, status in statuses.items():
+        if status == "ingested" and key not in written.study_keys:
+            status = "unchanged"  # another ingest running beside this one stored it first
+        setattr(summary, status, getattr(summary, status) + 1)
     for error in new_errors:  # a rerun over the same bad items stays quiet
         log.warning("%s: %s", error["item"], error["message"])
     summary.errors += len(new_errors)
     summary.items += len(raw)
-    summary.images += sum(len(rows) for rows in batch.images.values())
-    summary.reports += len(batch.reports)
+    summary.images += written.images
+    summary.reports += written.reports
 
 
 class DecoderPool:
