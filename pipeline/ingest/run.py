@@ -42,8 +42,6 @@ from db.queries import (
 )
 from pipeline.batching import batched
 from pipeline.ingest.deid import Pseudonymizer, safe_ref, scrub_text
-from pipeline.ingest.dicom import read_header
-from pipeline.ingest.pixels import BadImage
 from pipeline.ingest.sources import (
     Item,
     ItemError,
@@ -52,9 +50,9 @@ from pipeline.ingest.sources import (
 from pipeline.ingest.workers import (
     ImageJob,
     ImageOutcome,
+    dicom_identifiers,
     exit_with_parent,
     process_image,
-    sniff_format,
 )
 
 log = logging.getLogger("pipeline.ingest")
@@ -102,9 +100,12 @@ class _Batch:
         self.reports: dict[str, dict] = {}  # study_key -> Report row
         self.errors: list[dict] = []
 
-    def error(self, dataset: str, ref: str, message: str, identifiers: Iterable[str]) -> None:
+    def error(self, dataset: str, ref: str, message: str, identifiers: Iterable[str],
+              where: str | None = None) -> None:
         ids = set(identifiers)
         item, message = safe_ref(ref, self.pseudo, ids), safe_ref(message, self.pseudo, ids)
+        if where and item != ref:  # masked: say where the file is some other way
+            item = f"{item} ({where})"
         self.errors.append({"dataset": dataset, "item": item[:500], "message": message,
                             "created_at": utcnow()})
 
@@ -127,15 +128,6 @@ def _image_jobs(items: list[StudyItem], known_images: set[str], config: IngestCo
     return jobs
 
 
-def _header_identifiers(path: Path) -> set[str]:
-    """Identifiers of a DICOM stored by an earlier run, for scrubbing a report that arrives
-    later; empty for other files."""
-    try:
-        return set(read_header(path).identifiers) if sniff_format(path) == "dicom" else set()
-    except BadImage:
-        return set()
-
-
 def _build_study(item: StudyItem, batch: _Batch, outcomes: dict[str, ImageOutcome],
                  existing: dict[str, int], with_report: set[int]) -> str:
     """Add one study's rows to the batch; returns 'ingested', 'unchanged' or 'failed'."""
@@ -143,18 +135,23 @@ def _build_study(item: StudyItem, batch: _Batch, outcomes: dict[str, ImageOutcom
     study_key = pseudo.study_key(dataset, item.study_id)
     ids = set(item.identifiers) | {item.patient_id, item.study_id}
     wants_report = item.report is not None and existing.get(study_key) not in with_report
-    new_images, study_date = [], item.study_date
+    new_images, failed, not_decoded, study_date = [], [], [], item.study_date
     for image in item.images:
         outcome = outcomes.pop(pseudo.image_key(dataset, image.image_id), None)
         if outcome is None:  # stored already (or listed twice): not decoded this time
-            ids |= _header_identifiers(image.path) if wants_report else set()
+            not_decoded.append(image.path)
             continue
-        ids |= outcome.identifiers
+        ids |= outcome.identifiers  # a failed DICOM's header too
         if outcome.error:
-            batch.error(dataset, image.image_id, outcome.error, ids)
+            failed.append((image, outcome.error))
             continue
         new_images.append({**outcome.row, "view": image.view or outcome.row["view"]})
         study_date = study_date or outcome.study_date
+    if wants_report or failed or item.report_error:  # text to scrub: every header counts
+        for path in not_decoded:
+            ids |= dicom_identifiers(path)
+    for image, message in failed:  # made safe once all the study's identifiers are known
+        batch.error(dataset, image.ref or image.image_id, message, ids, image.where)
     report = None
     if wants_report:
         report = {k: scrub_text(v, ids) if v else None for k, v in vars(item.report).items()}
@@ -198,7 +195,8 @@ def ingest_batch(raw: list[Item], config: IngestConfig, pseudo: Pseudonymizer, e
     """Decode the batch's new images, then write all its rows in one transaction."""
     batch = _Batch(config, pseudo)
     for bad in (i for i in raw if isinstance(i, ItemError)):
-        batch.error(config.dataset or bad.dataset, bad.ref, bad.message, bad.identifiers)
+        batch.error(config.dataset or bad.dataset, bad.ref, bad.message, bad.identifiers,
+                    bad.where)
         summary.failed += 1
     items = _merge_duplicates([_prepare(i, config) for i in raw
                                if isinstance(i, StudyItem)], pseudo)

@@ -49,6 +49,8 @@ class ImageRef:
     image_id: str  # stable source id of the image (a source-relative path, a dicom_id)
     path: Path  # where the file should be
     view: str | None = None
+    ref: str | None = None  # for messages: "manifest.csv line 7: img/a.dcm" (default image_id)
+    where: str | None = None  # how to find the file once its ref is masked ("file 3 of 40 ...")
 
 
 @dataclass
@@ -71,6 +73,7 @@ class ItemError:
     ref: str
     message: str
     identifiers: frozenset[str] = frozenset()
+    where: str | None = None  # as ImageRef.where
 
 
 Item = StudyItem | ItemError
@@ -246,7 +249,8 @@ def iter_manifest(folder: Path, manifest: Path, dataset: str) -> Iterator[Item]:
                 item.report, item.report_error = report, None
             else:
                 item.report_error = report
-        item.images.append(ImageRef(image_id=row["image"], path=row["path"], view=row["view"]))
+        item.images.append(ImageRef(image_id=row["image"], path=row["path"], view=row["view"],
+                                    ref=f"{row['ref']}: {row['image']}"))
     yield from studies.values()
 
 
@@ -256,8 +260,11 @@ def iter_image_folder(folder: Path, dataset: str) -> Iterator[Item]:
     from pipeline.ingest.dicom import read_header
 
     studies: dict[str, StudyItem] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for n, path in enumerate(files, 1):
         rel = path.relative_to(folder).as_posix()
+        # A message masks identifiers in the path; this still leads to the file.
+        where = f"file {n} of {len(files)} under the folder, sorted by path"
         if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         with path.open("rb") as fh:
@@ -266,7 +273,7 @@ def iter_image_folder(folder: Path, dataset: str) -> Iterator[Item]:
             try:
                 header = read_header(path)
             except BadImage as exc:
-                yield ItemError(dataset, rel, str(exc))
+                yield ItemError(dataset, rel, str(exc), where=where)
                 continue
             study_id, patient_id = header.study_uid, header.patient_id or header.study_uid
             ids, study_date = header.identifiers | {header.study_uid}, header.study_date
@@ -278,5 +285,5 @@ def iter_image_folder(folder: Path, dataset: str) -> Iterator[Item]:
             item = studies[study_id] = StudyItem(dataset=dataset, study_id=study_id,
                                                  patient_id=patient_id, ref=rel,
                                                  study_date=study_date, identifiers=ids)
-        item.images.append(ImageRef(image_id=rel, path=path))
+        item.images.append(ImageRef(image_id=rel, path=path, where=where))
     yield from studies.values()
