@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import insert as sa_insert
+from sqlalchemy import update as sa_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -13,6 +14,7 @@ from db.models import (
     IngestError,
     Report,
     Study,
+    utcnow,
 )
 from db.queries._common import chunks as _chunks
 
@@ -118,13 +120,15 @@ def write_ingest_batch(studies: list[dict], images: dict[str, list[dict]],
 
 
 def add_ingest_errors(rows: list[dict], *, session: Session) -> list[dict]:
-    """Record errors, skipping any (dataset, item, message) already recorded: a rerun over the
-    same bad file adds nothing. Returns the rows that were new."""
+    """Record errors, skipping any (dataset, item, message) recorded and not resolved: a rerun
+    over the same bad file adds nothing, one over a file that broke again after it was fixed
+    records it anew. Returns the rows that were new."""
     seen: set[tuple[str, str, str]] = set()
     for chunk in _chunks(sorted({r["item"] for r in rows})):
         seen.update(session.exec(select(IngestError.dataset, IngestError.item,
                                         IngestError.message)
-                                 .where(IngestError.item.in_(chunk))).all())
+                                 .where(IngestError.item.in_(chunk),
+                                        IngestError.resolved_at.is_(None))).all())
     new = []
     for row in rows:
         key = (row["dataset"], row["item"], row["message"])
@@ -133,3 +137,15 @@ def add_ingest_errors(rows: list[dict], *, session: Session) -> list[dict]:
             new.append(row)
     insert_ingest_rows(IngestError, new, session=session)
     return new
+
+
+def resolve_ingest_errors(study_keys: list[str], *, session: Session) -> int:
+    """Mark the open errors about these studies resolved (a run stored them whole); returns how
+    many. Resolved rows stay in the table, out of the Data page's list."""
+    n, now = 0, utcnow()
+    for chunk in _chunks(sorted(set(study_keys))):
+        n += session.exec(sa_update(IngestError)
+                          .where(IngestError.subject_key.in_(chunk),
+                                 IngestError.resolved_at.is_(None))
+                          .values(resolved_at=now)).rowcount
+    return n

@@ -74,6 +74,7 @@ class ItemError:
     message: str
     identifiers: frozenset[str] = frozenset()
     where: str | None = None  # as ImageRef.where
+    study_id: str | None = None  # the source study the record belongs to, when it says
 
 
 Item = StudyItem | ItemError
@@ -223,7 +224,8 @@ def _read_manifest_rows(manifest: Path, image_base: Path, dataset: str
             parsed = _manifest_row(row, line, manifest.parent, image_base)
             if isinstance(parsed, str):
                 ids = identifier_strings([row.get("patient_id"), row.get("study_id")])
-                yield ItemError(dataset, f"{name} line {line}", parsed, ids)
+                study_id = str(row.get("study_id") or "").strip() or None
+                yield ItemError(dataset, f"{name} line {line}", parsed, ids, study_id=study_id)
             else:
                 parsed["ref"] = f"{name} line {line}"
                 yield parsed
