@@ -171,6 +171,8 @@ def _build_study(item: StudyItem, batch: _Batch, outcomes: dict[str, ImageOutcom
         batch.error(dataset, image.ref or image.image_id, message, ids, image.where, study_key)
     if report_failed:
         batch.error(dataset, item.ref, item.report_error, ids, subject=study_key)
+    for ref, message in item.warnings:  # e.g. a report file read as cp1252
+        log.warning("%s: %s", safe_ref(ref, pseudo, ids), safe_ref(message, pseudo, ids))
     report = None
     if wants_report:
         report = {k: scrub_text(v, ids) if v else None for k, v in vars(item.report).items()}
@@ -207,6 +209,7 @@ def _merge_duplicates(items: list[StudyItem], pseudo: Pseudonymizer) -> list[Stu
         if key in merged:
             merged[key].images.extend(item.images)
             merged[key].report = merged[key].report or item.report
+            merged[key].warnings.extend(item.warnings)
         else:
             merged[key] = item
     return list(merged.values())

@@ -65,6 +65,8 @@ class StudyItem:
     report_error: str | None = None  # why the source's report could not be used
     images: list[ImageRef] = field(default_factory=list)
     identifiers: frozenset[str] = frozenset()  # values to scrub from text and refs
+    # (ref, message) of things that did not stop the study: logged (made safe), not recorded
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,18 +157,37 @@ def iter_openi(tgz: Path, images_dir: Path | None = None) -> Iterator[Item]:
 # --- folder + manifest ------------------------------------------------------------------------
 
 
-def _read_report_cell(value: str, base: Path) -> ReportText | str:
-    """Inline text, or a path to a .txt relative to ``base``; a message string when unusable."""
-    value = (value or "").strip()
+def read_report_file(path: Path) -> tuple[str, str | None]:
+    """(text, warning): UTF-8 (with or without BOM), else Windows-1252, the usual encoding of
+    reports exported on Windows and a superset of Latin-1's printable range, else Latin-1,
+    which decodes any byte. The warning says which fallback was used."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            return data.decode(encoding), f"not UTF-8 ({where}): read as {encoding}"
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def _read_report_cell(value: str, base: Path) -> tuple[ReportText | str, str | None]:
+    """Inline text, or a path to a .txt relative to ``base`` (a message string when unusable),
+    and a warning about how it was read."""
+    value, warning = (value or "").strip(), None
     if value.lower().endswith(".txt") and "\n" not in value:
         path = base / value
         if not path.is_file():
-            return f"report file not found: {value}"
+            return f"report file not found: {value}", None
         try:
-            value = path.read_text(encoding="utf-8-sig").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            return f"unreadable report file {value} ({type(exc).__name__})"
-    return parse_report(value) if value else "report without text"
+            text, note = read_report_file(path)
+        except OSError as exc:
+            return f"unreadable report file {value} ({type(exc).__name__})", None
+        value, warning = text.strip(), note and f"report file {value} {note}"
+    return (parse_report(value) if value else "report without text"), warning
 
 
 def _manifest_row(row: dict, line: int, base: Path, image_base: Path) -> dict | str:
@@ -246,11 +267,13 @@ def iter_manifest(folder: Path, manifest: Path, dataset: str) -> Iterator[Item]:
                 split=row["split"],
                 identifiers=identifier_strings([row["patient_id"], row["study_id"]]))
         if item.report is None:
-            report = _read_report_cell(row["report"], manifest.parent)
+            report, warning = _read_report_cell(row["report"], manifest.parent)
             if isinstance(report, ReportText):
                 item.report, item.report_error = report, None
             else:
                 item.report_error = report
+            if warning:
+                item.warnings.append((row["ref"], warning))
         item.images.append(ImageRef(image_id=row["image"], path=row["path"], view=row["view"],
                                     ref=f"{row['ref']}: {row['image']}"))
     yield from studies.values()
