@@ -164,7 +164,7 @@ def _build_study(item: StudyItem, batch: _Batch, outcomes: dict[str, ImageOutcom
     new_images, failed, not_decoded, ids, study_date = _decoded(item, outcomes, pseudo)
     ids |= set(item.identifiers) | {item.patient_id, item.study_id}
     report_failed = item.report is None and item.report_error is not None
-    if wants_report or failed or report_failed:  # text to scrub: every header counts
+    if wants_report or failed or report_failed or item.warnings:  # text to scrub: all headers
         for path in not_decoded:
             ids |= dicom_identifiers(path)
     for image, message in failed:  # made safe once all the study's identifiers are known
