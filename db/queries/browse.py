@@ -99,9 +99,12 @@ def get_study(*, session: Session, study_id: int) -> StudyDetail | None:
     return StudyDetail(study, images, reports, findings)
 
 
-def list_ingest_errors(*, session: Session, dataset: str | None = None,
-                       limit: int = 200) -> list[IngestError]:
+def list_ingest_errors(*, session: Session, dataset: str | None = None, limit: int = 200,
+                       include_resolved: bool = False) -> list[IngestError]:
+    """The latest ingest errors, newest first; open ones only unless ``include_resolved``."""
     stmt = select(IngestError).order_by(IngestError.id.desc()).limit(limit)
+    if not include_resolved:
+        stmt = stmt.where(IngestError.resolved_at.is_(None))
     if dataset:
         stmt = stmt.where(IngestError.dataset == dataset)
     return list(session.exec(stmt).all())
@@ -112,10 +115,13 @@ def list_ingest_errors(*, session: Session, dataset: str | None = None,
 
 
 def count_rows(*, session: Session) -> dict[str, int]:
-    """Row counts of the main tables, by table name."""
+    """Row counts of the main tables, by table name; "ingesterror" counts open errors only."""
     tables = (Study, Image, Report, Finding, KnowledgeEntry, IngestError, ExtractionError, LLMCall)
-    return {t.__tablename__: session.exec(select(func.count()).select_from(t)).one()
-            for t in tables}
+    counts = {t.__tablename__: session.exec(select(func.count()).select_from(t)).one()
+              for t in tables}
+    counts["ingesterror"] = session.exec(select(func.count()).select_from(IngestError)
+                                         .where(IngestError.resolved_at.is_(None))).one()
+    return counts
 
 
 def extraction_coverage(*, session: Session) -> list[dict]:

@@ -85,13 +85,19 @@ class InputLine:
 def _read_jsonl(path: Path, limit: int | None) -> list[InputLine]:
     """Every line, good or bad: a bad line becomes an error line of the output, not a crash."""
     lines: list[InputLine] = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
+    with open(path, "rb") as f:  # decoded line by line: one bad byte costs only its line
+        for lineno, data in enumerate(f, 1):
+            if not data.strip():
                 continue
             if limit is not None and len(lines) >= limit:
                 break
             where = f"{path.name}:{lineno}"
+            try:
+                raw = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                lines.append(InputLine(where, None, None, f"{where}: not UTF-8 (byte "
+                                       f"0x{data[exc.start]:02x} at column {exc.start + 1})"))
+                continue
             try:
                 obj = json.loads(raw)
             except ValueError as exc:

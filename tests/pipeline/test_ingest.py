@@ -128,7 +128,7 @@ def test_bad_items_become_specific_errors_and_the_run_goes_on(db_url, data_dir, 
         "S7,ok.png,FINDINGS: x.,train,surplus\n"
         "S8,ok.png,FINDINGS: x.,holdout\n"
         ",ok.png,FINDINGS: no study id.,\n")
-    assert run(db_url, data_dir, "folder", str(root)) == 0
+    assert run(db_url, data_dir, "folder", str(root)) == 3
     found = "\n".join(errors(db_url))
     for expected in ("image file not found", "empty file (0 bytes)",
                      "not a DICOM, PNG or JPEG file", "truncated pixel data",
@@ -138,7 +138,7 @@ def test_bad_items_become_specific_errors_and_the_run_goes_on(db_url, data_dir, 
     assert len(errors(db_url)) == 8
     # Studies whose report survived are kept; S6 had only an image, of ok.png, already stored.
     assert counts(db_url)["Study"] == 5 and counts(db_url)["Report"] == 5
-    assert run(db_url, data_dir, "folder", str(root)) == 0
+    assert run(db_url, data_dir, "folder", str(root)) == 3
     assert len(errors(db_url)) == 8  # a rerun records the same failures once
 
 
