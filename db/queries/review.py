@@ -87,6 +87,12 @@ def finding_snapshot(f: Finding) -> dict:
             for k in FINDING_FIELDS for v in [getattr(f, k)]}
 
 
+def _stored_snapshot(finding_id: int, *, session: Session) -> dict:
+    """The finding's row as the database now holds it (re-read, not the values we sent): what
+    an event's ``after`` records, so the audit trail equals the rows."""
+    return finding_snapshot(session.get(Finding, finding_id, populate_existing=True))
+
+
 def _finding_values(fields: dict) -> dict:
     """Column values for an UPDATE/INSERT, enums as members (the columns store enum names)."""
     values = {k: fields[k] for k in (*EDITABLE_FIELDS, "status", "reviewer_id") if k in fields}
@@ -238,7 +244,8 @@ def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Revi
         if not _locked_update(Finding, finding_id, version, _finding_values(decision),
                               session=session):
             return _conflict(finding_id, session=session)
-        decision["version"] = version + 1
+        decision = _stored_snapshot(finding_id, session=session)
+    # a second opinion changes no row: its event records the decision itself
     _add_event(reviewer.id, "finding", finding_id, action, before,
                {**decision, "_applied": applies}, session=session)
     session.flush()
@@ -259,7 +266,8 @@ def add_finding(report_id: int, fields: dict, *, reviewer: Reviewer,
     session.add(finding)
     session.flush()
     _add_event(reviewer.id, "finding", finding.id, "add", None,
-               {**finding_snapshot(finding), "_applied": True}, session=session)
+               {**_stored_snapshot(finding.id, session=session), "_applied": True},
+               session=session)
     session.flush()
     return ReviewResult(True, f"Finding {finding.id} added.", True, finding.id)
 
@@ -300,7 +308,7 @@ def undo_last(report_id: int, *, reviewer: Reviewer, session: Session) -> Review
         if not _locked_update(Finding, finding.id, finding.version, _finding_values(before),
                               session=session):
             return _conflict(finding.id, session=session)
-        restored = {**before, "version": finding.version + 1, **meta}
+        restored = {**_stored_snapshot(finding.id, session=session), **meta}
     else:
         restored = {**current, **meta}
     _add_event(reviewer.id, "finding", target.entity_id, "undo", current, restored,

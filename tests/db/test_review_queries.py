@@ -332,3 +332,65 @@ def test_extractor_summary_shares_hand_computed():
     assert (r["reviewed"], r["proposed"]) == (10, 5)
     assert (r["accepted_share"], r["edited_share"], r["rejected_share"]) == (0.6, 0.2, 0.2)
     assert r["recall_proxy"] == pytest.approx(8 / 10)
+
+
+# --- the audit trail equals the rows -------------------------------------------------------
+
+
+def _assert_last_event_matches_row(url, finding_id, action):
+    """The latest event's ``after`` (metadata keys aside) is the row as stored now."""
+    last = events(url, finding_id)[-1]
+    assert last.action == action
+    after = {k: v for k, v in json.loads(last.after_json).items() if not k.startswith("_")}
+    got = row(url, finding_id)
+    if got is None:  # an undone add deleted the row, and the event says so
+        assert after == {"deleted": True}
+        return
+    assert after == queries.finding_snapshot(got)
+
+
+EDIT = {"presence": "uncertain", "evidence_text": "No pneumothorax."}
+
+
+@pytest.mark.parametrize("action", ["accept", "edit", "reject"])
+def test_every_decision_and_its_undo_audit_the_row_they_wrote(store, action):
+    f = store.findings[1]
+    decide(store, f, action, store.a, version=1, changes=EDIT if action == "edit" else None)
+    _assert_last_event_matches_row(store.url, f.id, action)
+    with session_scope(store.url) as s:
+        assert queries.undo_last(store.report.id, reviewer=store.a, session=s).ok
+    assert row(store.url, f.id).version == 3
+    _assert_last_event_matches_row(store.url, f.id, "undo")
+
+
+def test_add_accept_all_and_their_undos_audit_the_rows_they_wrote(store):
+    quote = "Left effusion."
+    start = REVIEW_REPORT.index(quote)
+    with session_scope(store.url) as s:
+        added = queries.add_finding(store.report.id, {
+            "category": "pleural_effusion", "presence": "present", "evidence_text": quote,
+            "evidence_start": start, "evidence_end": start + len(quote)},
+            reviewer=store.a, session=s)
+    assert added.ok
+    _assert_last_event_matches_row(store.url, added.entity_id, "add")
+    with session_scope(store.url) as s:
+        assert queries.accept_all_remaining(store.report.id, reviewer=store.a, session=s) == 3
+    for f in store.findings:
+        _assert_last_event_matches_row(store.url, f.id, "accept")
+    for f in reversed(store.findings):  # undo walks back the accepts, then the add
+        with session_scope(store.url) as s:
+            assert queries.undo_last(store.report.id, reviewer=store.a, session=s).ok
+        _assert_last_event_matches_row(store.url, f.id, "undo")
+    with session_scope(store.url) as s:
+        assert queries.undo_last(store.report.id, reviewer=store.a, session=s).ok
+    _assert_last_event_matches_row(store.url, added.entity_id, "undo")
+
+
+def test_undoing_a_second_opinion_audits_the_untouched_row(store):
+    f = store.findings[0]
+    decide(store, f, "accept", store.a)
+    decide(store, f, "reject", store.b)  # recorded, not applied
+    with session_scope(store.url) as s:
+        assert queries.undo_last(store.report.id, reviewer=store.b, session=s).ok
+    _assert_last_event_matches_row(store.url, f.id, "undo")
+    assert row(store.url, f.id).status == "accepted"
