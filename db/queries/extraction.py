@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import and_, union
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import insert as sa_insert
+from sqlalchemy import update as sa_update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from db.models import (
     ExtractionError,
@@ -14,6 +20,7 @@ from db.models import (
     LLMCall,
     Report,
     ReportExtraction,
+    ReviewEvent,
     utcnow,
 )
 from db.queries._common import chunks as _chunks
@@ -22,6 +29,42 @@ from db.queries._common import chunks as _chunks
 
 # Used by pipeline.extract.run: which reports still need the current extractor version, and the
 # per-report write (findings, or an error row) in the caller's transaction.
+#
+# Write once, never over a review. Two extract runs of one version may race each other and a
+# reviewer (each run lists its reports before it stores any). So a report's proposed findings of
+# one version are stored once: the write first *claims* the report by inserting its
+# ReportExtraction marker (unique per report and version; a run that finds it there skips the
+# report), and only then, holding that claim, checks that no reviewer has started on the report
+# (any finding not "proposed", or any review event on one) and writes. Claim first, check second:
+# the check then runs inside the write transaction (SQLite: under its write lock), so a reviewer's
+# write is either seen by it or comes after the findings exist.
+
+
+@dataclass(frozen=True)
+class StoredFindings:
+    """What ``replace_proposed_findings`` did with one report."""
+
+    stored: int  # findings written (0 when skipped, or for a normal report)
+    skipped: str | None = None  # "done" (another run stored this version) | "under review"
+
+
+def _to_extract(extractor: str, version: str, force: bool):
+    """Ids of the reports a run of (extractor, version) would extract, before the review rule."""
+    stmt = select(Report.id)
+    if not force:
+        done = (select(ReportExtraction.report_id)
+                .where(ReportExtraction.extractor == extractor,
+                       ReportExtraction.extractor_version == version))
+        stmt = stmt.where(Report.id.not_in(done))
+    return stmt
+
+
+def _under_review():
+    """Ids of the reports a reviewer has started on."""
+    decided = select(Finding.report_id).where(Finding.status != FindingStatus.proposed)
+    evented = select(Finding.report_id).join(ReviewEvent, and_(
+        ReviewEvent.entity == "finding", ReviewEvent.entity_id == Finding.id))
+    return union(decided, evented)
 
 
 def list_report_ids_to_extract(extractor: str, version: str, *, session: Session,
@@ -29,17 +72,21 @@ def list_report_ids_to_extract(extractor: str, version: str, *, session: Session
     """Ids of reports not yet done by (extractor, version), by id; every report if ``force``.
 
     "Done" is the ReportExtraction marker, so a report with no findings (a normal study) is not
-    redone on every run, while a report whose extraction failed is retried.
+    redone on every run, while a report whose extraction failed is retried. A report a reviewer
+    has started on is never listed, ``force`` or not: it gets no second set of findings.
     """
-    stmt = select(Report.id).order_by(Report.id)
-    if not force:
-        done = (select(ReportExtraction.report_id)
-                .where(ReportExtraction.extractor == extractor,
-                       ReportExtraction.extractor_version == version))
-        stmt = stmt.where(Report.id.not_in(done))
+    stmt = (_to_extract(extractor, version, force).where(Report.id.not_in(_under_review()))
+            .order_by(Report.id))
     if limit is not None:
         stmt = stmt.limit(limit)
     return list(session.exec(stmt))
+
+
+def count_reports_left_for_review(extractor: str, version: str, *, session: Session,
+                                  force: bool = False) -> int:
+    """Reports a run would extract but leaves alone because a reviewer has started on them."""
+    ids = _to_extract(extractor, version, force).where(Report.id.in_(_under_review()))
+    return session.exec(select(func.count()).select_from(ids.subquery())).one()
 
 
 def get_report_texts(report_ids: list[int], *, session: Session) -> dict[int, str]:
@@ -51,13 +98,44 @@ def get_report_texts(report_ids: list[int], *, session: Session) -> dict[int, st
     return out
 
 
-def replace_proposed_findings(report_id: int, extractor: str, version: str, rows: list[dict], *,
-                              session: Session) -> int:
-    """Store one report's findings of (extractor, version) as ``proposed``.
+def _marker(report_id: int, extractor: str, version: str) -> tuple:
+    return (ReportExtraction.report_id == report_id, ReportExtraction.extractor == extractor,
+            ReportExtraction.extractor_version == version)
 
-    Earlier *proposed* findings of the same extractor version are replaced (a ``--force`` rerun);
-    findings a reviewer has touched (any other status) are never deleted.
+
+def _claim(report_id: int, extractor: str, version: str, *, force: bool,
+           session: Session) -> str | None:
+    """Take the report for this version: "new" (our marker), "retaken" (``force``: the marker
+    of an earlier run, touched, which locks it so two forced runs take turns), or None when
+    another run has it."""
+    marker = _marker(report_id, extractor, version)
+    if force and session.exec(sa_update(ReportExtraction).where(*marker).values(
+            n_findings=ReportExtraction.n_findings)).rowcount == 1:
+        return "retaken"
+    dialect = {"sqlite": sqlite_insert, "postgresql": pg_insert}[session.get_bind().dialect.name]
+    claimed = session.exec(dialect(ReportExtraction).values(
+        report_id=report_id, extractor=extractor, extractor_version=version, n_findings=0,
+        created_at=utcnow()).on_conflict_do_nothing())
+    return "new" if claimed.rowcount == 1 else None
+
+
+def replace_proposed_findings(report_id: int, extractor: str, version: str, rows: list[dict], *,
+                              session: Session, force: bool = False) -> StoredFindings:
+    """Store one report's findings of (extractor, version) as ``proposed``, once.
+
+    Skipped (nothing written) when another run has stored this version for the report ("done";
+    with ``force`` a rerun replaces its own proposed set instead) or when a reviewer has started
+    on the report ("under review"); see "Write once, never over a review" above.
     """
+    marker = _marker(report_id, extractor, version)
+    claim = _claim(report_id, extractor, version, force=force, session=session)
+    if claim is None:
+        return StoredFindings(0, "done")
+    if session.exec(select(Report.id).where(Report.id == report_id,
+                                            Report.id.in_(_under_review()))).first():
+        if claim == "new":  # give back the claim this call made
+            session.exec(sa_delete(ReportExtraction).where(*marker))
+        return StoredFindings(0, "under review")
     session.exec(sa_delete(Finding).where(
         Finding.report_id == report_id, Finding.extractor == extractor,
         Finding.extractor_version == version, Finding.status == FindingStatus.proposed))
@@ -67,12 +145,9 @@ def replace_proposed_findings(report_id: int, extractor: str, version: str, rows
             {**row, "report_id": report_id, "extractor": extractor, "extractor_version": version,
              "status": FindingStatus.proposed, "version": 1, "created_at": now, "updated_at": now}
             for row in rows])
-    session.exec(sa_delete(ReportExtraction).where(
-        ReportExtraction.report_id == report_id, ReportExtraction.extractor == extractor,
-        ReportExtraction.extractor_version == version))
-    session.add(ReportExtraction(report_id=report_id, extractor=extractor,
-                                 extractor_version=version, n_findings=len(rows)))
-    return len(rows)
+    session.exec(sa_update(ReportExtraction).where(*marker).values(n_findings=len(rows),
+                                                                   created_at=utcnow()))
+    return StoredFindings(len(rows))
 
 
 def add_extraction_error(report_id: int, extractor: str, version: str, message: str, *,

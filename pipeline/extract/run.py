@@ -60,12 +60,17 @@ class ExtractSummary:
     findings: int = 0
     errors: int = 0  # reports that failed as a whole
     rejected: int = 0  # single findings rejected (the report's other findings were kept)
+    done_elsewhere: int = 0  # DB mode: another run stored this version first (nothing written)
+    under_review: int = 0  # DB mode: a reviewer has started on the report: left alone
     seconds: float = 0.0
 
     def format(self) -> str:
         rate = self.reports / self.seconds if self.seconds > 0 else 0.0
+        skipped = "".join(f", {n} {what}" for n, what in (
+            (self.done_elsewhere, "reports already stored by another run"),
+            (self.under_review, "reports under review left alone")) if n)
         return (f"{self.reports} reports processed, {self.findings} findings, {self.errors} "
-                f"errors, {self.rejected} findings rejected, {rate:,.1f} reports/s")
+                f"errors, {self.rejected} findings rejected{skipped}, {rate:,.1f} reports/s")
 
     @property
     def all_failed(self) -> bool:
@@ -152,7 +157,7 @@ def finding_row(f: ExtractedFinding, extractor: Extractor) -> dict:
 
 
 def _store(result: ExtractionResult, texts: dict[int, str], extractor: Extractor, session,
-           summary: ExtractSummary) -> None:
+           summary: ExtractSummary, force: bool) -> None:
     """Write one report's outcome: its findings, and an ExtractionError per problem."""
     rid, name, version = int(result.id), extractor.name, extractor.version
     summary.reports += 1
@@ -166,19 +171,34 @@ def _store(result: ExtractionResult, texts: dict[int, str], extractor: Extractor
             rows.append(finding_row(f, extractor))
         else:  # the contract: evidence must be a verbatim slice of Report.text
             rejected.append(f"{f.category}: evidence is not a verbatim slice of the report")
+    stored = queries.replace_proposed_findings(rid, name, version, rows, force=force,
+                                               session=session)
+    if stored.skipped == "done":  # the run that stored it recorded its rejections too
+        summary.done_elsewhere += 1
+        return
+    if stored.skipped == "under review":
+        summary.under_review += 1
+        return
     for message in rejected:
         queries.add_extraction_error(rid, name, version, REJECTED_PREFIX + message, session=session)
     summary.rejected += len(rejected)
-    summary.findings += queries.replace_proposed_findings(rid, name, version, rows, session=session)
+    summary.findings += stored.stored
 
 
 def run_db(extractor: Extractor, db_url: str, *, limit: int | None = None,
            force: bool = False) -> ExtractSummary:
-    """DB mode: extract every report lacking findings of this extractor version."""
+    """DB mode: extract every report lacking findings of this extractor version.
+
+    Safe to run twice at once and while reviewers work: each report's findings of one version
+    are stored once, and a report a reviewer has started on is left alone (``--force`` too);
+    see ``db.queries.extraction``.
+    """
     summary, t0 = ExtractSummary(), time.perf_counter()
     with session_scope(db_url) as session:
         ids = queries.list_report_ids_to_extract(extractor.name, extractor.version,
                                                  session=session, limit=limit, force=force)
+        summary.under_review = queries.count_reports_left_for_review(
+            extractor.name, extractor.version, session=session, force=force)
     with tqdm(total=len(ids), unit="report", disable=None, file=sys.stderr) as bar:
         for batch_ids in batched(ids, BATCH):
             with session_scope(db_url) as session:
@@ -188,18 +208,18 @@ def run_db(extractor: Extractor, db_url: str, *, limit: int | None = None,
             for result in extractor.extract_batch([(str(i), texts[i]) for i in batch_ids]):
                 pending.append(result)
                 if len(pending) >= COMMIT_EVERY or time.monotonic() - last > COMMIT_SECONDS:
-                    _commit(pending, texts, extractor, db_url, summary)
+                    _commit(pending, texts, extractor, db_url, summary, force)
                     bar.update(len(pending))
                     pending, last = [], time.monotonic()
-            _commit(pending, texts, extractor, db_url, summary)
+            _commit(pending, texts, extractor, db_url, summary, force)
             bar.update(len(pending))
     summary.seconds = time.perf_counter() - t0
     return summary
 
 
-def _commit(results: list[ExtractionResult], texts, extractor, db_url, summary) -> None:
+def _commit(results: list[ExtractionResult], texts, extractor, db_url, summary, force) -> None:
     if not results:
         return
     with session_scope(db_url) as session:
         for result in results:
-            _store(result, texts, extractor, session, summary)
+            _store(result, texts, extractor, session, summary, force)

@@ -101,9 +101,13 @@ def test_db_mode_skips_reports_done_by_this_version_and_force_replaces(db_url, c
     with session_scope(db_url) as s:  # a reviewer accepts one finding
         f = s.exec(select(Finding)).first()
         f.status = FindingStatus.accepted
+        reviewed = f.report_id
+    before = {r.id: r.created_at for r in findings(db_url)}
     assert cli.main(["--db", db_url, "--force"]) == 0
+    assert "1 reports processed" in capsys.readouterr().out
     rows = findings(db_url)
-    assert len(rows) == n + 1  # proposed ones replaced, the accepted one kept beside them
+    assert len(rows) == n  # the other report's proposed set replaced; the reviewed one untouched
+    assert all((r.created_at == before.get(r.id)) == (r.report_id == reviewed) for r in rows)
     assert sum(r.status == FindingStatus.accepted for r in rows) == 1
 
 
