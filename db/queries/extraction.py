@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
+from db.evidence import check_span
 from db.models import (
     ExtractionError,
     Finding,
@@ -125,8 +126,14 @@ def replace_proposed_findings(report_id: int, extractor: str, version: str, rows
 
     Skipped (nothing written) when another run has stored this version for the report ("done";
     with ``force`` a rerun replaces its own proposed set instead) or when a reviewer has started
-    on the report ("under review"); see "Write once, never over a review" above.
+    on the report ("under review"); see "Write once, never over a review" above. Every row's
+    evidence must be its verbatim report slice (``db.evidence.check_span``), else ValueError.
     """
+    text = session.get(Report, report_id).text
+    if bad := [r["category"] for r in rows if not check_span(
+            text, r.get("evidence_start"), r.get("evidence_end"), r.get("evidence_text"))]:
+        raise ValueError(f"report {report_id}: evidence of {', '.join(bad)} is not a verbatim "
+                         "slice of the report")
     marker = _marker(report_id, extractor, version)
     claim = _claim(report_id, extractor, version, force=force, session=session)
     if claim is None:

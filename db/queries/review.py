@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import update as sa_update
 from sqlmodel import Session, func, select
 
+from db.evidence import check_span, locate_quote
 from db.models import (
     Finding,
     FindingStatus,
@@ -72,13 +73,6 @@ def add_reviewer(name: str, role: ReviewerRole, *, session: Session) -> Reviewer
     session.add(reviewer)
     session.flush()
     return reviewer
-
-
-def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
-    """(start, end) of the first verbatim occurrence of ``quote`` (trimmed) in ``text``."""
-    quote = quote.strip()
-    start = text.find(quote) if quote else -1
-    return None if start < 0 else (start, start + len(quote))
 
 
 def finding_snapshot(f: Finding) -> dict:
@@ -216,12 +210,24 @@ def _add_event(reviewer_id, entity, entity_id, action, before, after, *, session
                             after_json=json.dumps(after) if after is not None else None))
 
 
-def _check_evidence(report_id: int, fields: dict, *, session: Session) -> str | None:
-    start, end, quote = (fields.get(k) for k in ("evidence_start", "evidence_end", "evidence_text"))
+def _resolve_evidence(report_id: int, fields: dict, *, session: Session) -> dict | str:
+    """``fields`` with its evidence as the exact report slice, or why the quote is refused.
+
+    A given span that is the quote's verbatim slice is kept (a reviewer may mean a later
+    occurrence); otherwise the quote is located (``db.evidence.locate_quote``: whitespace-
+    insensitive, first occurrence) and the slice found there is stored.
+    """
     text = session.get(Report, report_id).text
-    if not quote or start is None or end is None or text[start:end] != quote:
-        return "The evidence must be a verbatim quote of the report text."
-    return None
+    start, end, quote = (fields.get(k) for k in ("evidence_start", "evidence_end", "evidence_text"))
+    if check_span(text, start, end, quote):
+        return fields
+    span = locate_quote(text, quote)
+    if span is None:
+        clipped = " ".join((quote or "").split())[:80]
+        return (f"The evidence quote {clipped!r} is not a verbatim part of the report text; "
+                "copy it from the report. Nothing saved.")
+    return {**fields, "evidence_start": span[0], "evidence_end": span[1],
+            "evidence_text": text[span[0]:span[1]]}
 
 
 def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Reviewer,
@@ -235,9 +241,10 @@ def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Revi
     before = finding_snapshot(finding)
     decision = {**before, **{k: v for k, v in (changes or {}).items() if k in EDITABLE_FIELDS},
                 "status": DECISION_STATUS[action].value, "reviewer_id": reviewer.id}
-    if action == "edit" and (error := _check_evidence(finding.report_id, decision,
-                                                      session=session)):
-        return ReviewResult(False, error, entity_id=finding_id)
+    if action == "edit":
+        decision = _resolve_evidence(finding.report_id, decision, session=session)
+        if isinstance(decision, str):
+            return ReviewResult(False, decision, entity_id=finding_id)
     applies = (finding.reviewer_id in (None, reviewer.id)
                or ReviewerRole(reviewer.role) in OVERRIDING_ROLES)
     if applies:
@@ -258,9 +265,11 @@ def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Revi
 def add_finding(report_id: int, fields: dict, *, reviewer: Reviewer,
                 session: Session) -> ReviewResult:
     """A finding the extractor missed: status ``added``, extractor ``human``."""
-    values = _finding_values({k: fields.get(k) for k in EDITABLE_FIELDS})
-    if error := _check_evidence(report_id, values, session=session):
-        return ReviewResult(False, error)
+    values = _resolve_evidence(report_id, {k: fields.get(k) for k in EDITABLE_FIELDS},
+                               session=session)
+    if isinstance(values, str):
+        return ReviewResult(False, values)
+    values = _finding_values(values)
     finding = Finding(report_id=report_id, extractor="human", extractor_version="human",
                       status=FindingStatus.added, reviewer_id=reviewer.id, **values)
     session.add(finding)

@@ -111,6 +111,18 @@ def _read_jsonl(path: Path, limit: int | None) -> list[InputLine]:
     return lines
 
 
+def verbatim_only(result: ExtractionResult, text: str) -> ExtractionResult:
+    """The result with every finding whose evidence is not its verbatim report slice moved to
+    ``rejected`` (the contract of every extractor, rules and LLM alike; ``db.evidence``)."""
+    bad = [f for f in result.findings if not evidence_is_verbatim(text, f.evidence)]
+    if not bad:
+        return result
+    return result.model_copy(update={
+        "findings": [f for f in result.findings if f not in bad],
+        "rejected": [*result.rejected,
+                     *(f"{f.category}: evidence is not a verbatim slice of the report" for f in bad)]})
+
+
 def _write_result(out, item_id: object, result: ExtractionResult, summary: ExtractSummary) -> None:
     line: dict = {"id": item_id, "findings": [f.to_json() for f in result.findings]}
     if result.error:
@@ -130,6 +142,7 @@ def run_file(extractor: Extractor, input_path: Path, output_path: Path,
     summary, t0 = ExtractSummary(), time.perf_counter()
     lines = _read_jsonl(input_path, limit)
     good = [(ln.key, ln.text) for ln in lines if ln.error is None]
+    texts = dict(good)
     ids = {ln.key: ln.id for ln in lines if ln.error is None}
     output_path.parent.mkdir(parents=True, exist_ok=True)
     with open(output_path, "w", encoding="utf-8") as out, \
@@ -140,7 +153,8 @@ def run_file(extractor: Extractor, input_path: Path, output_path: Path,
                 bar.update(1)
         for batch in batched(good, BATCH):
             for result in extractor.extract_batch(batch):
-                _write_result(out, ids[result.id], result, summary)
+                _write_result(out, ids[result.id], verbatim_only(result, texts[result.id]),
+                              summary)
                 bar.update(1)
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -165,12 +179,8 @@ def _store(result: ExtractionResult, texts: dict[int, str], extractor: Extractor
         queries.add_extraction_error(rid, name, version, result.error, session=session)
         summary.errors += 1
         return
-    rows, rejected = [], list(result.rejected)
-    for f in result.findings:
-        if evidence_is_verbatim(texts[rid], f.evidence):
-            rows.append(finding_row(f, extractor))
-        else:  # the contract: evidence must be a verbatim slice of Report.text
-            rejected.append(f"{f.category}: evidence is not a verbatim slice of the report")
+    result = verbatim_only(result, texts[rid])
+    rows, rejected = [finding_row(f, extractor) for f in result.findings], result.rejected
     stored = queries.replace_proposed_findings(rid, name, version, rows, force=force,
                                                session=session)
     if stored.skipped == "done":  # the run that stored it recorded its rejections too

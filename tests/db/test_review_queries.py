@@ -215,12 +215,6 @@ def test_accept_all_remaining_and_queue(store):
         assert queries.count_review_queue(session=s, status="accepted", category="edema") == 0
 
 
-def test_locate_quote_first_occurrence():
-    assert queries.locate_quote("a b a b", " a b ") == (0, 3)
-    assert queries.locate_quote("abc", "abd") is None
-    assert queries.locate_quote("abc", "  ") is None
-
-
 def test_knowledge_edit_approve_conflict_and_sync_respects_it(store):
     with session_scope(store.url) as s:
         entry = KnowledgeEntry(category="edema", explanation="Draft text.",

@@ -169,6 +169,17 @@ def test_db_mode_records_errors_and_rejections_and_goes_on(db_url, monkeypatch, 
     assert "1 errors" in capsys.readouterr().out
 
 
+def test_file_mode_holds_every_extractor_to_verbatim_evidence(tmp_path, monkeypatch):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": REPORT}) + "\n" for i in range(2)))
+    monkeypatch.setattr(cli, "make_extractor", lambda name, **kw: FakeExtractor())
+    assert cli.main(["--input", str(src), "--output", str(out)]) == 0
+    _, line = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [f["category"] for f in line["findings"]] == ["pleural_effusion"]
+    assert line["rejected"] == ["hernia: made up",
+                                "edema: evidence is not a verbatim slice of the report"]
+
+
 def test_exit_code_is_nonzero_only_when_every_report_failed(db_url, monkeypatch):
     seed(db_url, n=1)
     monkeypatch.setattr(cli, "make_extractor", lambda name, **kw: FakeExtractor())
