@@ -9,7 +9,18 @@ import numpy as np
 from PIL import Image as PILImage
 from sqlmodel import Session, select
 
-from db.models import Finding, Image, Presence, Report, Reviewer, ReviewerRole, Study
+from db.models import (
+    Finding,
+    Image,
+    KnowledgeEntry,
+    KnowledgeSource,
+    KnowledgeStatus,
+    Presence,
+    Report,
+    Reviewer,
+    ReviewerRole,
+    Study,
+)
 
 
 def _sha(text: str) -> str:
@@ -55,6 +66,19 @@ def make_reviewer(session: Session, *, name: str = "Dr A",
     session.add(reviewer)
     session.flush()
     return reviewer
+
+
+def make_knowledge_entry(session: Session, *, category: str = "pleural_effusion",
+                         subclass: str = "", explanation: str = "Fluid in the pleural space.",
+                         source: KnowledgeSource = KnowledgeSource.written,
+                         status: KnowledgeStatus = KnowledgeStatus.draft,
+                         reviewer_id: int | None = None) -> KnowledgeEntry:
+    """An IKI entry row as it stands (no audit event: the state a test starts from)."""
+    entry = KnowledgeEntry(category=category, subclass=subclass, explanation=explanation,
+                           source=source, status=status, reviewer_id=reviewer_id)
+    session.add(entry)
+    session.flush()
+    return entry
 
 
 REVIEW_REPORT = ("FINDINGS: Small left pleural effusion. No pneumothorax. Mild cardiomegaly.\n"

@@ -8,8 +8,6 @@ from sqlalchemy import and_, union
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import update as sa_update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 
@@ -25,6 +23,7 @@ from db.models import (
     utcnow,
 )
 from db.queries._common import chunks as _chunks
+from db.queries._common import insert_or_skip
 
 # --- extraction -----------------------------------------------------------------------------
 
@@ -113,11 +112,10 @@ def _claim(report_id: int, extractor: str, version: str, *, force: bool,
     if force and session.exec(sa_update(ReportExtraction).where(*marker).values(
             n_findings=ReportExtraction.n_findings)).rowcount == 1:
         return "retaken"
-    dialect = {"sqlite": sqlite_insert, "postgresql": pg_insert}[session.get_bind().dialect.name]
-    claimed = session.exec(dialect(ReportExtraction).values(
-        report_id=report_id, extractor=extractor, extractor_version=version, n_findings=0,
-        created_at=utcnow()).on_conflict_do_nothing())
-    return "new" if claimed.rowcount == 1 else None
+    claimed = insert_or_skip(ReportExtraction, {
+        "report_id": report_id, "extractor": extractor, "extractor_version": version,
+        "n_findings": 0, "created_at": utcnow()}, session=session)
+    return None if claimed is None else "new"
 
 
 def replace_proposed_findings(report_id: int, extractor: str, version: str, rows: list[dict], *,
