@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
+
+from db.models import ReviewEvent, utcnow
 
 IN_CHUNK = 500  # keys per IN (...) list, well under SQLite's bound-parameter limit
 
@@ -27,3 +31,16 @@ def insert_or_skip(model, values: dict, *, session: Session) -> int | None:
     stmt = (_INSERT[session.get_bind().dialect.name](model).values(**values)
             .on_conflict_do_nothing().returning(model.id))
     return session.exec(stmt).scalar_one_or_none()
+
+
+def locked_update(model, entity_id: int, version: int, values: dict, *, session: Session) -> bool:
+    """UPDATE ... WHERE id = :id AND version = :v; False when another write got there first."""
+    result = session.exec(sa_update(model).where(model.id == entity_id, model.version == version)
+                          .values(**values, version=version + 1, updated_at=utcnow()))
+    return result.rowcount == 1
+
+
+def add_event(reviewer_id, entity, entity_id, action, before, after, *, session) -> None:
+    session.add(ReviewEvent(reviewer_id=reviewer_id, entity=entity, entity_id=entity_id,
+                            action=action, before_json=json.dumps(before) if before else None,
+                            after_json=json.dumps(after) if after is not None else None))

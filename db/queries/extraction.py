@@ -25,6 +25,17 @@ from db.models import (
 from db.queries._common import chunks as _chunks
 from db.queries._common import insert_or_skip
 
+__all__ = [
+    "add_extraction_error",
+    "add_llm_call",
+    "count_reports_left_for_review",
+    "get_llm_responses",
+    "get_report_texts",
+    "list_report_ids_to_extract",
+    "replace_proposed_findings",
+    "StoredFindings",
+]
+
 # --- extraction -----------------------------------------------------------------------------
 
 # Used by pipeline.extract.run: which reports still need the current extractor version, and the

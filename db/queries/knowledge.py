@@ -15,8 +15,22 @@ from db.models import (
     ReviewEvent,
     utcnow,
 )
-from db.queries._common import insert_or_skip
-from db.queries.review import ReviewResult, _add_event, _locked_update
+from db.queries._common import add_event, insert_or_skip, locked_update
+from db.queries.review import ReviewResult
+
+__all__ = [
+    "add_knowledge_subclass",
+    "create_knowledge_entry",
+    "get_knowledge_entries",
+    "knowledge_snapshot",
+    "KNOWLEDGE_SYNC_ACTION",
+    "last_synced_explanations",
+    "list_knowledge",
+    "list_subclass_keys_in_use",
+    "SUBCLASS_KINDS",
+    "update_knowledge",
+    "write_knowledge_entry",
+]
 
 # IKI knowledge sync (pipeline.knowledge.sync): the entries, and what the sync itself last wrote to
 # each, read back from its own audit events (ReviewEvent action "sync").
@@ -58,7 +72,7 @@ def create_knowledge_entry(category: str, subclass: str, explanation: str, *,
     if entry_id is None:
         return None
     entry = session.get(KnowledgeEntry, entry_id, populate_existing=True)
-    _add_event(reviewer_id, "knowledge", entry_id, action, None, knowledge_snapshot(entry),
+    add_event(reviewer_id, "knowledge", entry_id, action, None, knowledge_snapshot(entry),
                session=session)
     return entry
 
@@ -73,10 +87,10 @@ def write_knowledge_entry(entry: KnowledgeEntry, values: dict, *, action: str,
     write, so the audit trail equals the rows.
     """
     before = knowledge_snapshot(entry)
-    if not _locked_update(KnowledgeEntry, entry.id, entry.version, values, session=session):
+    if not locked_update(KnowledgeEntry, entry.id, entry.version, values, session=session):
         return None
     after = session.get(KnowledgeEntry, entry.id, populate_existing=True)
-    _add_event(reviewer_id, "knowledge", entry.id, action, before, knowledge_snapshot(after),
+    add_event(reviewer_id, "knowledge", entry.id, action, before, knowledge_snapshot(after),
                session=session)
     return after
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import update as sa_update
 from sqlmodel import Session, func, select
 
 from db.evidence import check_span, locate_quote
@@ -23,8 +22,30 @@ from db.models import (
     Severity,
     Side,
     Study,
-    utcnow,
 )
+from db.queries._common import add_event, locked_update
+
+__all__ = [
+    "accept_all_remaining",
+    "add_finding",
+    "add_reviewer",
+    "added_finding_counts",
+    "count_review_queue",
+    "decide_finding",
+    "DecisionEvent",
+    "finding_snapshot",
+    "get_review_report",
+    "list_decision_events",
+    "list_finding_extractors",
+    "list_review_queue",
+    "list_reviewers",
+    "next_unreviewed_report",
+    "QueueRow",
+    "review_status_counts",
+    "ReviewReport",
+    "ReviewResult",
+    "undo_last",
+]
 
 # --- review ---------------------------------------------------------------------------------
 
@@ -197,19 +218,6 @@ def _conflict(finding_id: int, *, session: Session) -> ReviewResult:
                         entity_id=finding_id)
 
 
-def _locked_update(model, entity_id: int, version: int, values: dict, *, session: Session) -> bool:
-    """UPDATE ... WHERE id = :id AND version = :v; False when another write got there first."""
-    result = session.exec(sa_update(model).where(model.id == entity_id, model.version == version)
-                          .values(**values, version=version + 1, updated_at=utcnow()))
-    return result.rowcount == 1
-
-
-def _add_event(reviewer_id, entity, entity_id, action, before, after, *, session) -> None:
-    session.add(ReviewEvent(reviewer_id=reviewer_id, entity=entity, entity_id=entity_id,
-                            action=action, before_json=json.dumps(before) if before else None,
-                            after_json=json.dumps(after) if after is not None else None))
-
-
 def _resolve_evidence(report_id: int, fields: dict, *, session: Session) -> dict | str:
     """``fields`` with its evidence as the exact report slice, or why the quote is refused.
 
@@ -248,12 +256,12 @@ def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Revi
     applies = (finding.reviewer_id in (None, reviewer.id)
                or ReviewerRole(reviewer.role) in OVERRIDING_ROLES)
     if applies:
-        if not _locked_update(Finding, finding_id, version, _finding_values(decision),
+        if not locked_update(Finding, finding_id, version, _finding_values(decision),
                               session=session):
             return _conflict(finding_id, session=session)
         decision = _stored_snapshot(finding_id, session=session)
     # a second opinion changes no row: its event records the decision itself
-    _add_event(reviewer.id, "finding", finding_id, action, before,
+    add_event(reviewer.id, "finding", finding_id, action, before,
                {**decision, "_applied": applies}, session=session)
     session.flush()
     message = (f"Finding {finding_id}: {DECISION_STATUS[action].value}." if applies else
@@ -274,7 +282,7 @@ def add_finding(report_id: int, fields: dict, *, reviewer: Reviewer,
                       status=FindingStatus.added, reviewer_id=reviewer.id, **values)
     session.add(finding)
     session.flush()
-    _add_event(reviewer.id, "finding", finding.id, "add", None,
+    add_event(reviewer.id, "finding", finding.id, "add", None,
                {**_stored_snapshot(finding.id, session=session), "_applied": True},
                session=session)
     session.flush()
@@ -314,13 +322,13 @@ def undo_last(report_id: int, *, reviewer: Reviewer, session: Session) -> Review
         restored = {**meta, "deleted": True}
     elif after["_applied"]:
         before = json.loads(target.before_json)
-        if not _locked_update(Finding, finding.id, finding.version, _finding_values(before),
+        if not locked_update(Finding, finding.id, finding.version, _finding_values(before),
                               session=session):
             return _conflict(finding.id, session=session)
         restored = {**_stored_snapshot(finding.id, session=session), **meta}
     else:
         restored = {**current, **meta}
-    _add_event(reviewer.id, "finding", target.entity_id, "undo", current, restored,
+    add_event(reviewer.id, "finding", target.entity_id, "undo", current, restored,
                session=session)
     session.flush()
     return ReviewResult(True, f"Undid your {target.action} of finding {target.entity_id}.",

@@ -21,7 +21,7 @@ from db.models import (
     ReviewerRole,
     ReviewEvent,
 )
-from db.queries.review import _locked_update
+from db.queries._common import locked_update
 from pipeline import agreement
 from pipeline.knowledge.sync import plan_action
 from tests.factories import REVIEW_REPORT, make_reviewable_report, make_reviewer
@@ -165,7 +165,7 @@ def test_locked_update_refuses_a_stale_version_even_past_the_read_check(store):
     f = store.findings[0]
     decide(store, f, "accept", store.a)
     with session_scope(store.url) as s:
-        assert not _locked_update(Finding, f.id, 1, {"region": "apical"}, session=s)
+        assert not locked_update(Finding, f.id, 1, {"region": "apical"}, session=s)
     assert row(store.url, f.id).region is None
 
 
