@@ -42,3 +42,19 @@ def test_import_direction(package):
 @pytest.mark.parametrize("package", ["db", "model", "pipeline"])
 def test_only_the_app_imports_streamlit(package):
     assert [str(f.relative_to(ROOT)) for f in _files(package) if "streamlit" in _imports(f)] == []
+
+
+def test_tests_take_helpers_from_factories_and_fakes_only():
+    """Builders and helpers live in tests/factories.py (doubles in tests/fakes/), never in
+    another test module or a conftest: a test imports no other test file."""
+    allowed = ("tests.factories", "tests.fakes")
+    bad = {}
+    for f in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(f.read_text(), filename=str(f))
+        mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        mods |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        wrong = sorted(m for m in mods if m.split(".")[0] == "tests"
+                       and not any(m == a or m.startswith(a + ".") for a in allowed))
+        if wrong:
+            bad[str(f.relative_to(ROOT))] = wrong
+    assert bad == {}

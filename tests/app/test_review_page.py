@@ -12,8 +12,7 @@ from curation_app import state
 from db import queries
 from db.engine import get_engine, session_scope
 from db.models import Finding, Reviewer, ReviewEvent
-from tests.app.conftest import PAGES
-from tests.factories import make_reviewable_report, make_reviewer, make_study
+from tests.factories import PAGES, make_reviewable_report, make_reviewer, make_study
 
 
 @pytest.fixture
