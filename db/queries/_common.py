@@ -25,12 +25,15 @@ def chunks(values: list, size: int = IN_CHUNK) -> Iterator[list]:
         yield values[i:i + size]
 
 
-def insert_or_skip(model, values: dict, *, session: Session) -> int | None:
-    """Insert one row; its id, or None (and nothing written) when a unique key already holds
-    it. A concurrent insert of the same key is waited for, then skipped."""
-    stmt = (_INSERT[session.get_bind().dialect.name](model).values(**values)
-            .on_conflict_do_nothing().returning(model.id))
-    return session.exec(stmt).scalar_one_or_none()
+def insert_or_skip(model, rows: list[dict], *, session: Session, returning=None) -> list:
+    """Insert ``rows`` (one statement); the ``returning`` column (default: the id) of those
+    inserted. A row whose unique key is already held is skipped, and so is one a concurrent
+    transaction is inserting, once that commits."""
+    if not rows:
+        return []
+    stmt = (_INSERT[session.get_bind().dialect.name](model).values(rows)
+            .on_conflict_do_nothing().returning(model.id if returning is None else returning))
+    return list(session.exec(stmt).scalars())
 
 
 def locked_update(model, entity_id: int, version: int, values: dict, *, session: Session) -> bool:

@@ -65,12 +65,13 @@ def create_knowledge_entry(category: str, subclass: str, explanation: str, *,
                            session: Session) -> KnowledgeEntry | None:
     """Insert a new entry and its audit event; None, and nothing written, when an entry for
     (category, subclass) exists already (another writer got there first: theirs stays)."""
-    entry_id = insert_or_skip(KnowledgeEntry, {
+    inserted = insert_or_skip(KnowledgeEntry, [{
         "category": category, "subclass": subclass, "explanation": explanation,
         "source": KnowledgeSource(source), "status": KnowledgeStatus(status),
-        "reviewer_id": reviewer_id, "version": 1, "updated_at": utcnow()}, session=session)
-    if entry_id is None:
+        "reviewer_id": reviewer_id, "version": 1, "updated_at": utcnow()}], session=session)
+    if not inserted:
         return None
+    [entry_id] = inserted
     entry = session.get(KnowledgeEntry, entry_id, populate_existing=True)
     add_event(reviewer_id, "knowledge", entry_id, action, None, knowledge_snapshot(entry),
                session=session)

@@ -170,29 +170,29 @@ def finding_row(f: ExtractedFinding, extractor: Extractor) -> dict:
             "model_name": getattr(extractor, "model", None)}
 
 
-def _store(result: ExtractionResult, texts: dict[int, str], extractor: Extractor, session,
-           summary: ExtractSummary, force: bool) -> None:
-    """Write one report's outcome: its findings, and an ExtractionError per problem."""
-    rid, name, version = int(result.id), extractor.name, extractor.version
-    summary.reports += 1
-    if result.error:
-        queries.add_extraction_error(rid, name, version, result.error, session=session)
-        summary.errors += 1
-        return
-    result = verbatim_only(result, texts[rid])
-    rows, rejected = [finding_row(f, extractor) for f in result.findings], result.rejected
-    stored = queries.replace_proposed_findings(rid, name, version, rows, force=force,
-                                               session=session)
-    if stored.skipped == "done":  # the run that stored it recorded its rejections too
-        summary.done_elsewhere += 1
-        return
-    if stored.skipped == "under review":
-        summary.under_review += 1
-        return
-    for message in rejected:
-        queries.add_extraction_error(rid, name, version, REJECTED_PREFIX + message, session=session)
-    summary.rejected += len(rejected)
-    summary.findings += stored.stored
+def _store(results: list[ExtractionResult], texts: dict[int, str], extractor: Extractor,
+           session, summary: ExtractSummary, force: bool) -> None:
+    """Write a batch of outcomes: the findings of each report in one query call, and an
+    ExtractionError per failed report or rejected finding (none for a report this run skipped:
+    the run that stored it recorded its own)."""
+    name, version = extractor.name, extractor.version
+    checked = {int(r.id): verbatim_only(r, texts[int(r.id)]) for r in results if not r.error}
+    for r in (r for r in results if r.error):
+        queries.add_extraction_error(int(r.id), name, version, r.error, session=session)
+    stored = queries.store_proposed_findings(
+        name, version, {rid: [finding_row(f, extractor) for f in r.findings]
+                        for rid, r in checked.items()}, force=force, session=session)
+    for rid, outcome in stored.items():
+        summary.done_elsewhere += outcome.skipped == "done"
+        summary.under_review += outcome.skipped == "under review"
+        if outcome.skipped is None:
+            for message in checked[rid].rejected:
+                queries.add_extraction_error(rid, name, version, REJECTED_PREFIX + message,
+                                             session=session)
+            summary.rejected += len(checked[rid].rejected)
+            summary.findings += outcome.stored
+    summary.reports += len(results)
+    summary.errors += len(results) - len(checked)
 
 
 def run_db(extractor: Extractor, db_url: str, *, limit: int | None = None,
@@ -231,5 +231,4 @@ def _commit(results: list[ExtractionResult], texts, extractor, db_url, summary, 
     if not results:
         return
     with session_scope(db_url) as session:
-        for result in results:
-            _store(result, texts, extractor, session, summary, force)
+        _store(results, texts, extractor, session, summary, force)

@@ -132,3 +132,25 @@ def test_a_second_writer_of_the_same_version_is_skipped(db_url):
         assert (late.stored, late.skipped) == (0, "done")
         n = s.exec(select(func.count()).select_from(Finding)).one()
     assert n == 1
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_write_to_a_report_a_reviewer_started_on_is_refused(db_url, force):
+    """The write checks again, after its claim: a review that began after the run listed the
+    report still wins, and the refused write leaves no marker behind."""
+    [rid] = seed(db_url, 1)
+    row = {"category": "edema", "presence": "present", "evidence_start": 0,
+           "evidence_end": 9, "evidence_text": "FINDINGS:"}
+    with session_scope(db_url) as s:
+        queries.replace_proposed_findings(rid, "rules", "v1", [row], session=s)
+        [f] = s.exec(select(Finding)).all()
+        reviewer = make_reviewer(s)
+        assert queries.decide_finding(f.id, "reject", version=1, reviewer=reviewer, session=s).ok
+        assert queries.undo_last(rid, reviewer=reviewer, session=s).ok  # all proposed again
+    with session_scope(db_url) as s:
+        late = queries.replace_proposed_findings(rid, "rules", "v2", [row], force=force,
+                                                 session=s)
+        assert late == queries.StoredFindings(0, "under review")
+        versions = set(s.exec(select(ReportExtraction.extractor_version)))
+        assert [x.extractor_version for x in s.exec(select(Finding))] == ["v1"]
+    assert versions == {"v1"}
