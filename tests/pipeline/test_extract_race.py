@@ -1,9 +1,10 @@
 """Extraction racing review: a report's proposed findings of one extractor version are written
 once, and a report a reviewer has started on never gets a second set (not even with --force).
 
-The race is run for real: two ``python -m pipeline.extract --db`` processes on one SQLite file,
-each against its own fake OpenAI server (one answering in ~3 s, one in ~7 s, so both list every
-report before either stores one), while this process accepts findings as they land.
+The race is run for real: two ``python -m pipeline.extract --db`` processes on one store (a SQLite
+file, or PostgreSQL under MEDFILIP_TEST_POSTGRES_URL), each against its own fake OpenAI server (one
+answering in ~3 s, one in ~7 s, so both list every report before either stores one), while this
+process accepts findings as they land.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def accept_what_lands(db_url: str, reviewer, procs: list[subprocess.Popen],
 
 
 @pytest.mark.slow
-def test_two_extract_processes_and_a_reviewer_make_one_set_per_report(db_url, sqlite_only):
+def test_two_extract_processes_and_a_reviewer_make_one_set_per_report(db_url):
     ids = seed(db_url, N_REPORTS)
     with session_scope(db_url) as s:
         reviewer = make_reviewer(s)
