@@ -3,7 +3,8 @@
 File mode (JSONL in, JSONL out; input lines {"id": ..., "text": ...}):
     python -m pipeline.extract --input reports.jsonl --output findings.jsonl
 DB mode (every report without findings from the current extractor version -> Finding rows,
-status "proposed"; failures -> ExtractionError rows):
+status "proposed", once per report and version, never on a report under review; failures ->
+ExtractionError rows; safe to run twice at once):
     python -m pipeline.extract --db sqlite:///data/medfilip.db --extractor llm --concurrency 16
 
 Output findings: {"category", "presence", "severity", "location": {"side", "region"}, "side",
