@@ -18,6 +18,21 @@ from db.models import (
     Study,
 )
 
+__all__ = [
+    "count_rows",
+    "count_studies",
+    "extraction_coverage",
+    "findings_by_category",
+    "get_study",
+    "list_datasets",
+    "list_extraction_errors",
+    "list_ingest_errors",
+    "list_splits",
+    "list_studies",
+    "StudyDetail",
+    "StudyRow",
+]
+
 # --- studies & images (browse) -------------------------------------------------------------
 
 

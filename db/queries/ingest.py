@@ -18,6 +18,14 @@ from db.models import (
 )
 from db.queries._common import chunks as _chunks
 
+__all__ = [
+    "add_ingest_errors",
+    "find_image_keys",
+    "find_studies_with_report",
+    "find_study_ids",
+    "insert_ingest_rows",
+]
+
 # --- ingest ---------------------------------------------------------------------------------
 
 # Ingest writes in bulk: a batch of a few hundred studies is one transaction, keys are looked up

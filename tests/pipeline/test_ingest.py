@@ -17,18 +17,9 @@ from pipeline.ingest import cli as ingest
 from pipeline.ingest import run as ingest_run
 from pipeline.ingest.deid import Pseudonymizer
 from pipeline.settings import get_settings
+from tests.factories import count_ingested as counts
 from tests.factories import make_dicom, make_png, write_manifest
-
-
-def run(db_url: str, data_dir: Path, *source: str, extra: tuple[str, ...] = ()) -> int:
-    return ingest.main(["--db", db_url, "--data-dir", str(data_dir), "--workers", "0",
-                        "--no-progress", *extra, *source])
-
-
-def counts(db_url: str) -> dict[str, int]:
-    with Session(get_engine(db_url)) as s:
-        return {m.__name__: s.exec(select(func.count()).select_from(m)).one()
-                for m in (Study, Image, Report, IngestError)}
+from tests.factories import run_ingest as run
 
 
 def errors(db_url: str) -> list[str]:

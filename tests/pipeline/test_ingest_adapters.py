@@ -14,8 +14,9 @@ from sqlmodel import Session, select
 from db.engine import get_engine
 from db.models import Image, IngestError, Report, Study
 from pipeline.ingest.sources import parse_report
+from tests.factories import count_ingested as counts
 from tests.factories import make_png
-from tests.pipeline.test_ingest import counts, run
+from tests.factories import run_ingest as run
 
 OPENI_XML = """<?xml version="1.0" encoding="utf-8"?>
 <eCitation><uId id="{uid}"/><MedlineCitation><Article><Abstract>
