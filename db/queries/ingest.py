@@ -19,11 +19,15 @@ from db.models import (
 from db.queries._common import chunks as _chunks
 
 __all__ = [
+    "BatchWritten",
     "add_ingest_errors",
     "find_image_keys",
     "find_studies_with_report",
     "find_study_ids",
     "insert_ingest_rows",
+    "lock_ingest",
+    "resolve_ingest_errors",
+    "write_ingest_batch",
 ]
 
 # --- ingest ---------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from db.engine import session_scope
 from db.models import Report, Study
-from tests.app.conftest import run_page
+from tests.factories import run_page
 from tests.factories import make_study
 
 
