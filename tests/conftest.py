@@ -1,4 +1,5 @@
-"""Shared fixtures: a temporary migrated SQLite store per test, and a data dir beside it."""
+"""Shared fixtures: a temporary migrated store per test (a SQLite file, or a database on the
+PostgreSQL server of ``MEDFILIP_TEST_POSTGRES_URL``), and a data dir beside it."""
 
 from __future__ import annotations
 
@@ -17,25 +18,44 @@ from db.engine import get_engine, init_db
 POSTGRES_URL = os.environ.get("MEDFILIP_TEST_POSTGRES_URL")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--store-only", action="store_true",
+                     help="run only the store-backed tests (those using a db_url fixture): "
+                          "the PostgreSQL pass of `make test`")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--store-only"):
+        return
+    kept = [i for i in items if "empty_db_url" in getattr(i, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+    items[:] = kept
+
+
 @pytest.fixture
-def db_url(tmp_path: Path):
-    """URL of a fresh store migrated to head: a real SQLite file (WAL and all), or PostgreSQL."""
+def empty_db_url(tmp_path: Path):
+    """URL of a fresh, empty database (no schema): a SQLite file, or one on the PostgreSQL
+    server of ``MEDFILIP_TEST_POSTGRES_URL``, dropped afterwards."""
     if not POSTGRES_URL:
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        init_db(url)
-        yield url
+        yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     name = f"medfilip_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    init_db(url)
     yield url
     get_engine(url).dispose()
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def db_url(empty_db_url: str):
+    """URL of a fresh store migrated to head: a real SQLite file (WAL and all), or PostgreSQL."""
+    init_db(empty_db_url)
+    return empty_db_url
 
 
 @pytest.fixture
