@@ -15,7 +15,7 @@ set -euo pipefail
 
 required() { [ "${CI:-}" = "true" ] || [ "${MEDFILIP_REQUIRE_POSTGRES:-}" = "1" ]; }
 give_up() {  # no server here: a skip outside CI, a failure in it
-  if required; then echo "PostgreSQL pass FAILED: $1 (required: CI=true)" >&2; exit 1; fi
+  if required; then echo "PostgreSQL pass FAILED: $1 (required in CI: CI=true or MEDFILIP_REQUIRE_POSTGRES=1)" >&2; exit 1; fi
   echo "PostgreSQL pass skipped: $1 (install Debian's postgresql to run it)"; exit 0
 }
 
@@ -27,7 +27,7 @@ find_bindir() {
   found=$(command -v initdb 2>/dev/null) && dirname "$(readlink -f "$found")"
 }
 
-PG_BIN=$(find_bindir) || true
+PG_BIN=${MEDFILIP_PG_BIN:-$(find_bindir || true)}  # MEDFILIP_PG_BIN: another install's bin/
 [ -n "${PG_BIN:-}" ] && [ -x "$PG_BIN/pg_ctl" ] || give_up "no initdb/pg_ctl found"
 
 AS=()  # the server's user: ourselves, or `postgres` when we are root
@@ -50,11 +50,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 [ ${#AS[@]} -eq 0 ] || chown postgres "$WORK"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+PY=$(command -v python3 || command -v python3.11)
+free_port() {  # a port the kernel just handed out and released: free, barring a race
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 PORT=${MEDFILIP_PG_PORT:-$(free_port)}
-PASSWORD=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+PASSWORD=$("$PY" -c 'import secrets; print(secrets.token_hex(12))')
 ROLE=medfilip
 DB=medfilip
 
