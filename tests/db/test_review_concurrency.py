@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import random
-import time
-import traceback
+import queue
 
 from sqlmodel import Session, select
 
-from db import queries
 from db.engine import get_engine, session_scope
-from db.models import Finding, Reviewer, ReviewerRole, ReviewEvent
+from db.models import Finding, ReviewerRole, ReviewEvent
+from tests.db import reviewer_process
 from tests.factories import make_reviewable_report, make_reviewer
 
 N_PROCESSES = 8
@@ -22,49 +20,27 @@ WRITES_EACH = 12  # successful writes per process
 FINDINGS = 3  # few rows, so the processes collide on them
 
 
-def _review(url: str, reviewer_id: int, finding_ids: list[int], start, out) -> None:
-    """One reviewer: read a finding (the page), pause (the reader), decide at the version seen;
-    a conflict means re-reading and trying again. Puts (reviewer, writes, conflicts, error)."""
-    try:
-        out.put((reviewer_id, *_review_loop(url, reviewer_id, finding_ids, start), None))
-    except BaseException:  # the parent reports it rather than waiting on a silent queue
-        out.put((reviewer_id, 0, 0, traceback.format_exc()))
-
-
-def _review_loop(url: str, reviewer_id: int, finding_ids: list[int], start) -> tuple[int, int]:
-    rng = random.Random(reviewer_id)
-    writes = conflicts = 0
-    with Session(get_engine(url)) as s:
-        reviewer = s.get(Reviewer, reviewer_id)
-    start.wait(timeout=120)
-    while writes < WRITES_EACH:
-        finding_id = rng.choice(finding_ids)
-        with Session(get_engine(url)) as s:
-            seen = s.get(Finding, finding_id).version
-        time.sleep(rng.uniform(0, 0.004))
-        with session_scope(url) as s:
-            result = queries.decide_finding(finding_id, rng.choice(["accept", "reject"]),
-                                            version=seen, reviewer=reviewer, session=s)
-        if not result.ok and "was changed by" not in result.message:
-            raise AssertionError(result.message)
-        writes += result.ok
-        conflicts += not result.ok
-    return writes, conflicts
-
-
 def _run_reviewers(url: str, reviewer_ids: list[int], finding_ids: list[int]) -> list[tuple]:
+    """(reviewer_id, writes, conflicts) of each reviewer process, once all are done."""
     # A fork server: each reviewer is a fresh process (no engine or connection of ours is
-    # shared), forked from one that imported this module once; spawning 8 interpreters that
-    # each import SQLModel takes ~13 s on a busy 2-core machine.
+    # shared), forked from one that imported the reviewer's module once; spawning 8
+    # interpreters that each import SQLModel takes ~13 s on a busy 2-core machine.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__])
+    ctx.set_forkserver_preload([reviewer_process.__name__])
     start, out = ctx.Barrier(len(reviewer_ids)), ctx.Queue()
-    procs = [ctx.Process(target=_review, args=(url, rid, finding_ids, start, out))
+    procs = [ctx.Process(target=reviewer_process.review,
+                         args=(url, rid, finding_ids, WRITES_EACH, start, out))
              for rid in reviewer_ids]
     for p in procs:
         p.start()
+    results: list[tuple] = []
     try:
-        results = [out.get(timeout=300) for _ in procs]
+        while len(results) < len(procs):
+            try:
+                results.append(out.get(timeout=1))
+            except queue.Empty:  # a reviewer that died (or hung: see HANG_S) sends nothing
+                dead = {p.pid: p.exitcode for p in procs if p.exitcode not in (None, 0)}
+                assert not dead, f"reviewer processes exited without a result: {dead}"
     finally:
         for p in procs:
             p.join(timeout=30)
