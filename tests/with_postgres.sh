@@ -15,7 +15,10 @@ set -euo pipefail
 
 required() { [ "${CI:-}" = "true" ] || [ "${MEDFILIP_REQUIRE_POSTGRES:-}" = "1" ]; }
 give_up() {  # no server here: a skip outside CI, a failure in it
-  if required; then echo "PostgreSQL pass FAILED: $1 (required in CI: CI=true or MEDFILIP_REQUIRE_POSTGRES=1)" >&2; exit 1; fi
+  if required; then
+    echo "PostgreSQL pass FAILED: $1 (required: CI=true or MEDFILIP_REQUIRE_POSTGRES=1)" >&2
+    exit 1
+  fi
   echo "PostgreSQL pass skipped: $1 (install Debian's postgresql to run it)"; exit 0
 }
 
