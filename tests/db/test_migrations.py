@@ -17,9 +17,9 @@ from db.__main__ import main as db_main
 from db.engine import alembic_config, get_engine, upgrade
 
 
-def _revisions() -> list[str]:
+def _revisions(url: str) -> list[str]:
     """Every revision id, oldest first."""
-    script = ScriptDirectory.from_config(alembic_config())
+    script = ScriptDirectory.from_config(alembic_config(url))
     return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
@@ -45,14 +45,14 @@ def _diff(url: str) -> list:
 
 def test_history_applies_one_revision_at_a_time_from_empty(empty_db_url):
     assert _current(empty_db_url) is None and _schema(empty_db_url) == {}
-    for revision in _revisions():
+    for revision in _revisions(empty_db_url):
         upgrade(empty_db_url, revision)
         assert _current(empty_db_url) == revision
     assert _diff(empty_db_url) == [], "the migrations' schema differs from the models"
 
 
 def test_head_applies_on_top_of_the_previous_revision(empty_db_url):
-    *older, head = _revisions()
+    *older, head = _revisions(empty_db_url)
     if older:
         upgrade(empty_db_url, older[-1])
         assert _current(empty_db_url) == older[-1]
@@ -65,7 +65,7 @@ def test_second_upgrade_is_a_noop(empty_db_url, caplog, capsys):
     caplog.set_level(logging.INFO, logger="alembic")
     assert db_main(["upgrade", "--db", empty_db_url]) == 0
     first = [r.getMessage() for r in caplog.records if "Running upgrade" in r.getMessage()]
-    assert len(first) == len(_revisions())  # the log line this test relies on is there
+    assert len(first) == len(_revisions(empty_db_url))  # the log line this test relies on is there
     schema, revision = _schema(empty_db_url), _current(empty_db_url)
     caplog.clear()
     assert db_main(["upgrade", "--db", empty_db_url]) == 0
