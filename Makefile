@@ -12,7 +12,10 @@ DEMO_SEED ?= 7
 PORT      ?= 8501
 DB_URL    ?= $(or $(DATABASE_URL),sqlite:///data/medfilip.db)
 
-.PHONY: venv demo demo-data serve test test-fast lint clean-demo help
+# The store-backed tests (those using the db_url fixtures) run a second time on PostgreSQL.
+PG_TEST_PATHS ?= tests/db tests/pipeline tests/app
+
+.PHONY: venv demo demo-data serve test test-fast test-postgres lint clean-demo help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -39,8 +42,12 @@ serve: $(STAMP)  ## serve the app on 127.0.0.1:$(PORT)
 
 demo: demo-data serve  ## build the demo corpus and database, then serve the app
 
-test: $(STAMP)  ## run every test (browser tests included)
+test: $(STAMP)  ## run every test (browser tests included), then the store-backed ones on PostgreSQL
 	$(BIN)/python -m pytest
+	@$(MAKE) --no-print-directory test-postgres
+
+test-postgres: $(STAMP)  ## the store-backed tests on a throwaway PostgreSQL cluster (skipped without one)
+	tests/with_postgres.sh $(BIN)/python -m pytest -m "not browser" --store-only $(PG_TEST_PATHS)
 
 test-fast: $(STAMP)  ## every test but the browser ones
 	$(BIN)/python -m pytest -m "not browser"

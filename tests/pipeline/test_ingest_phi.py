@@ -1,14 +1,19 @@
 """PHI: identifiers planted in standard and private DICOM tags, file names, a manifest and
-report text never reach the database file, the pixel files, thumbnails or the logs."""
+report text never reach the store (the SQLite file's bytes, or a pg_dump of a PostgreSQL
+database), the pixel files, thumbnails or the logs."""
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sqlite3
 import struct
+import subprocess
 from pathlib import Path
 
 from pydicom.uid import generate_uid
+from sqlalchemy.engine import make_url
 
 from db.engine import get_engine
 from pipeline.ingest import cli as ingest
@@ -61,8 +66,17 @@ def _plant(root: Path) -> list[str]:
 
 
 def _db_bytes(db_url: str) -> bytes:
+    """Everything the store holds: the SQLite file (WAL checkpointed), or PostgreSQL's pg_dump."""
     get_engine(db_url).dispose()
-    path = db_url.removeprefix("sqlite:///")
+    url = make_url(db_url)
+    if url.get_backend_name() == "postgresql":
+        pg_dump = shutil.which("pg_dump")
+        assert pg_dump, "the PHI check of a PostgreSQL store needs pg_dump (postgresql-client)"
+        env = {**os.environ, "PGPASSWORD": url.password or ""}  # not on the command line
+        args = ["-h", url.host or "localhost", "-p", str(url.port or 5432), "-U", url.username,
+                "--no-owner", url.database]
+        return subprocess.run([pg_dump, *args], check=True, env=env, capture_output=True).stdout
+    path = url.database
     with sqlite3.connect(path) as con:
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return b"".join(Path(p).read_bytes() for p in (path, path + "-wal", path + "-shm")
