@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
+from pipeline.extract.findings import fold_by_category  # noqa: E402
 from pipeline.extract.rules.engine import RuleExtractor  # noqa: E402
 from pipeline.ingest.sources import StudyItem, iter_openi  # noqa: E402
 
@@ -53,9 +54,10 @@ def load_gold(csv_path: Path) -> dict[str, set[str]]:
 
 
 def predict(extractor: RuleExtractor, text: str, uncertain_positive: bool) -> set[str]:
+    """Categories the report is positive for: findings folded the CheXpert way, per category."""
     ok = {"present", "uncertain"} if uncertain_positive else {"present"}
-    return {f.category for f in extractor.extract(text)
-            if f.presence.value in ok and f.category in LABELS.values()}
+    return {cat for cat, f in fold_by_category(extractor.extract(text)).items()
+            if f.presence.value in ok and cat in LABELS.values()}
 
 
 def score(ids, gold, preds) -> dict[str, tuple[int, int, int]]:

@@ -7,7 +7,7 @@ the benchmarks treat them alike. ``evidence`` must be a verbatim slice of the re
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,6 +53,35 @@ class ExtractedFinding(BaseModel):
 
 def evidence_is_verbatim(text: str, ev: Evidence) -> bool:
     return 0 <= ev.start <= ev.end <= len(text) and text[ev.start:ev.end] == ev.text
+
+
+PRESENCE_RANK = {Presence.present: 2, Presence.uncertain: 1, Presence.absent: 0}
+SEVERITY_RANK = {Severity.mild: 1, Severity.moderate: 2, Severity.severe: 3}
+
+
+def fold_by_category(findings: Iterable[ExtractedFinding]) -> dict[str, ExtractedFinding]:
+    """One finding per category, the CheXpert way: category -> its folded finding.
+
+    Only where a per-category answer is wanted (CheXpert export, scoring benches, per-category
+    agreement); extractors and the store keep one finding per instance. The strongest presence
+    wins (present > uncertain > absent); among the findings at that presence severity maxes,
+    distinct sides merge to bilateral, the first region and the first evidence are kept.
+    """
+    by_cat: dict[str, list[ExtractedFinding]] = {}
+    for f in findings:
+        by_cat.setdefault(f.category, []).append(f)
+    out = {}
+    for cat, group in by_cat.items():
+        top = max(PRESENCE_RANK[f.presence] for f in group)
+        best = [f for f in group if PRESENCE_RANK[f.presence] == top]
+        sides = {f.location.side for f in best if f.location.side}
+        side = sides.pop() if len(sides) == 1 else (Side.bilateral if sides else None)
+        out[cat] = best[0].model_copy(update={
+            "severity": max((f.severity for f in best if f.severity), key=SEVERITY_RANK.get,
+                            default=None),
+            "location": Location(side=side, region=next(
+                (f.location.region for f in best if f.location.region), None))})
+    return out
 
 
 class ExtractionResult(BaseModel):

@@ -1,10 +1,10 @@
-"""The rule extractor on the cases the issue names, plus evidence, folding and sections."""
+"""The rule extractor on the cases the issue names, plus evidence, instances, folding and sections."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.extract.findings import evidence_is_verbatim
+from pipeline.extract.findings import evidence_is_verbatim, fold_by_category
 from pipeline.extract.rules.engine import RuleExtractor
 
 
@@ -60,14 +60,46 @@ def test_absent_findings_carry_no_severity(rules):
     assert found(rules, "No large pleural effusion.")["pleural_effusion"] == ("absent", None, None)
 
 
-def test_one_finding_per_category_folded_present_over_uncertain_over_absent(rules):
+def test_one_finding_per_category_and_side_instance():
+    """MedFILIP's triplets: each (category, side) is its own finding; nothing is folded away."""
+    findings = RuleExtractor().extract(
+        "Moderate right pleural effusion. No left pleural effusion.")
+    got = sorted((f.category, f.presence.value, f.severity and f.severity.value, f.side.value)
+                 for f in findings)
+    assert got == [("pleural_effusion", "absent", None, "left"),
+                   ("pleural_effusion", "present", "moderate", "right")]
+    assert {f.evidence.text for f in findings} == {"Moderate right pleural effusion.",
+                                                   "No left pleural effusion."}
+
+
+def test_mentions_of_one_instance_fold_and_unsided_ones_join_a_located_instance(rules):
     text = ("No pneumothorax. Possible small effusion. IMPRESSION: Small left pleural effusion. "
             "A tiny pneumothorax cannot be excluded.")
     findings = rules.extract(text)
     assert sorted(f.category for f in findings) == ["pleural_effusion", "pneumothorax"]
     got = found(rules, text)
-    assert got["pleural_effusion"][0] == "present"
+    assert got["pleural_effusion"] == ("present", "mild", "left")
     assert got["pneumothorax"][0] == "uncertain"
+    # "no new effusion" beside a located one adds no absent finding
+    assert found(rules, "No new effusion. Stable small left effusion.") == {
+        "pleural_effusion": ("present", "mild", "left")}
+    # two located instances of one category stay two, each with its own grade
+    sides = {f.side.value: f.severity.value for f in rules.extract(
+        "Small right effusion. Large left effusion.")}
+    assert sides == {"right": "mild", "left": "severe"}
+
+
+def test_fold_by_category_is_the_chexpert_answer(rules):
+    folded = fold_by_category(rules.extract(
+        "Small right effusion. Large left effusion. No pneumothorax. Possible pneumothorax."))
+    assert set(folded) == {"pleural_effusion", "pneumothorax"}
+    eff = folded["pleural_effusion"]
+    assert (eff.presence.value, eff.severity.value, eff.side.value) == ("present", "severe",
+                                                                       "bilateral")
+    assert folded["pneumothorax"].presence.value == "uncertain"
+    right_only = fold_by_category(rules.extract(
+        "Moderate right pleural effusion. No left pleural effusion."))["pleural_effusion"]
+    assert (right_only.presence.value, right_only.side.value) == ("present", "right")
 
 
 def test_evidence_is_the_verbatim_sentence(rules):
@@ -115,7 +147,7 @@ def test_extract_batch_turns_an_exception_into_an_error_result(rules, monkeypatc
 
 def test_version_names_the_engine_and_the_lexicons(rules):
     assert rules.name == "rules"
-    assert rules.version.startswith("1-") and len(rules.version) <= 32
+    assert rules.version.startswith("2-") and len(rules.version) <= 32
     f = rules.extract("Small effusion.")[0]
     assert f.extractor == f"rules/{rules.version}"
 

@@ -1,9 +1,10 @@
-"""The offline rule-based finding extractor (NegEx / ConText style, CheXpert-style folding).
+"""The offline rule-based finding extractor (NegEx / ConText style).
 
 Per report: lower-case once; find mentions, cues and modifier words with one compiled regex each
 (``rules_match``); lay out sentences and clauses (``rules_scope``); give every mention a presence
 from the cues of its clause, and a severity / side / region from the modifier words of its
-window; fold to one finding per category (present over uncertain over absent, as CheXpert does).
+window; keep one finding per (category, side) instance, as MedFILIP's triplets are (the CheXpert
+per-category fold is ``pipeline.extract.findings.fold_by_category``, for those who want it).
 
 Evidence is the mention's SENTENCE, a verbatim slice of the input text (whitespace-trimmed), so a
 reviewer sees the negation or hedge that decided the presence, not just the noun.
@@ -20,19 +21,24 @@ from importlib import resources
 
 from db.models import Presence, Severity, Side
 from pipeline import vocab
-from pipeline.extract.findings import Evidence, ExtractedFinding, ExtractionResult, Location
+from pipeline.extract.findings import (
+    PRESENCE_RANK,
+    SEVERITY_RANK,
+    Evidence,
+    ExtractedFinding,
+    ExtractionResult,
+    Location,
+)
 from pipeline.extract.rules import scope as rules_scope
 from pipeline.extract.rules.match import Mention, cue_matcher, mention_matcher, modifier_matcher
 
-ENGINE_VERSION = "1"  # bump when the engine's behaviour changes; resource edits bump it by hash
+ENGINE_VERSION = "2"  # bump when the engine's behaviour changes; resource edits bump it by hash
 RIGHT_WINDOW_CHARS = 40  # how far after a mention "is small" / "on the left" may be read
 # The right window stops where a new phrase starts ("effusion with mediastinal shift to the
 # left"): the next comma, semicolon, colon or conjunction. A status word ("is noted",
 # "persists", "remains") does not end it: "effusions are noted bilaterally".
 RIGHT_STOP_RE = re.compile(
     r"[,;:]|\b(?:and|with|without|or|but|which|that|while|whereas|although|though|however|except)\b")
-_RANK = {Presence.present: 2, Presence.uncertain: 1, Presence.absent: 0}
-_SEVERITY_RANK = {Severity.mild: 1, Severity.moderate: 2, Severity.severe: 3}
 _RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml")
 
 
@@ -93,7 +99,7 @@ class RuleExtractor:
             if m.kind == "strong":
                 for other in self._implies.get(m.category, ()):
                     candidates.append(_Candidate(other, presence, sev, side, region, m.start, m.end))
-        return self._fold(text, lay, self._inherit_location(text, lay, candidates))
+        return self._instances(text, lay, self._inherit_location(text, lay, candidates))
 
     def _inherit_location(self, text: str, lay, candidates: list[_Candidate]) -> list[_Candidate]:
         """An unlocated finding takes the side (and zone) of a located one in its sentence.
@@ -136,7 +142,7 @@ class RuleExtractor:
             pos, mod = mods[k]
             if pos >= right:
                 break
-            if mod.severity and (sev is None or _SEVERITY_RANK[mod.severity] > _SEVERITY_RANK[sev]):
+            if mod.severity and (sev is None or SEVERITY_RANK[mod.severity] > SEVERITY_RANK[sev]):
                 sev = mod.severity
             if mod.side:
                 side = mod.side if side in (None, mod.side) else Side.bilateral
@@ -144,26 +150,44 @@ class RuleExtractor:
                 region = mod.region
         return sev, side, region
 
-    def _fold(self, text: str, lay, candidates: list[_Candidate]) -> list[ExtractedFinding]:
-        """One finding per category: present > uncertain > absent; sides merge, severity maxes."""
-        by_cat: dict[str, list[_Candidate]] = {}
+    def _instances(self, text: str, lay, candidates: list[_Candidate]) -> list[ExtractedFinding]:
+        """One finding per (category, side) instance, as MedFILIP's triplets are.
+
+        "Moderate right pleural effusion. No left pleural effusion." is two findings. Mentions
+        of one instance fold present > uncertain > absent, severity maxes, the first region wins.
+        An unsided mention belongs to a located instance of its category that is not absent
+        ("small left effusion ... IMPRESSION: small effusion" is one effusion; "no new effusion"
+        beside a located one adds no absent finding); it stays its own instance otherwise
+        ("no pneumothorax").
+        """
+        groups: dict[tuple[str, Side | None], list[_Candidate]] = {}
         for c in candidates:
-            by_cat.setdefault(c.category, []).append(c)
-        out = []
-        for cat, cands in by_cat.items():
-            top = max(_RANK[c.presence] for c in cands)
-            best = [c for c in cands if _RANK[c.presence] == top]
-            first = best[0]
-            sev = max((c.severity for c in best if c.severity), key=_SEVERITY_RANK.get, default=None)
-            sides = {c.side for c in best if c.side}
-            side = sides.pop() if len(sides) == 1 else (Side.bilateral if sides else None)
-            region = next((c.region for c in best if c.region), None) if cat in self._regional else None
-            s, e = rules_scope.sentence_of(lay, text, first.start)
-            out.append(ExtractedFinding(
-                category=cat, presence=first.presence, severity=sev,
-                location=Location(side=side, region=region),
-                evidence=Evidence(start=s, end=e, text=text[s:e]), extractor=self._tag))
-        return out
+            if c.side:
+                groups.setdefault((c.category, c.side), []).append(c)
+        for c in candidates:
+            if c.side:
+                continue
+            located = [g for (cat, _), g in groups.items()
+                       if cat == c.category and any(x.presence is not Presence.absent for x in g)]
+            home = max(located, key=lambda g: max(PRESENCE_RANK[x.presence] for x in g), default=None)
+            if home is None:
+                groups.setdefault((c.category, None), []).append(c)
+            else:
+                home.append(c)
+        ordered = sorted(groups.items(), key=lambda kv: min(c.start for c in kv[1]))
+        return [self._finding(text, lay, cat, side, cands) for (cat, side), cands in ordered]
+
+    def _finding(self, text: str, lay, cat: str, side: Side | None,
+                 cands: list[_Candidate]) -> ExtractedFinding:
+        top = max(PRESENCE_RANK[c.presence] for c in cands)
+        best = sorted((c for c in cands if PRESENCE_RANK[c.presence] == top), key=lambda c: c.start)
+        sev = max((c.severity for c in best if c.severity), key=SEVERITY_RANK.get, default=None)
+        region = next((c.region for c in best if c.region), None) if cat in self._regional else None
+        s, e = rules_scope.sentence_of(lay, text, best[0].start)
+        return ExtractedFinding(
+            category=cat, presence=best[0].presence, severity=sev,
+            location=Location(side=side, region=region),
+            evidence=Evidence(start=s, end=e, text=text[s:e]), extractor=self._tag)
 
     def extract_batch(self, items: Sequence[tuple[str, str]]) -> Iterator[ExtractionResult]:
         for item_id, text in items:
