@@ -20,8 +20,10 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
@@ -38,6 +40,7 @@ LABELS = {"Atelectasis": "atelectasis", "Cardiomegaly": "cardiomegaly",
           "Fibrosis": "fibrosis", "Pleural_Thickening": "pleural_thickening"}
 TARGET_F1, BASELINE_F1 = 0.90, 0.73
 TARGET_RPS, BASELINE_RPS = 2000.0, 100.0
+FAMILY_TAG = re.compile(r"f\d_")  # labelled-set tags of issue 11's failure families
 LABELLED = Path(__file__).resolve().parents[1] / "tests" / "data" / "labelled_sentences.jsonl"
 
 
@@ -103,23 +106,45 @@ def measure_speed(extractor: RuleExtractor, texts: list[str], min_seconds: float
             return n / elapsed
 
 
-def score_labelled(extractor: RuleExtractor, path: Path) -> None:
-    """Presence-aware micro-F1 on our labelled sentences (category AND presence must match)."""
-    tp = fp = fn = sev = side = 0
-    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def _labelled_counts(extractor: RuleExtractor, items: list[dict]) -> Counter:
+    """tp / fp / fn of (category, presence), and severity / side agreement on the matches."""
+    c: Counter = Counter()
     for item in items:
         pred = {(f.category, f.presence.value): f for f in extractor.extract(item["text"])}
         gold = {(g["category"], g["presence"]): g for g in item["findings"]}
-        tp, fp, fn = tp + len(pred.keys() & gold.keys()), fp + len(pred.keys() - gold.keys()), \
-            fn + len(gold.keys() - pred.keys())
+        c["tp"] += len(pred.keys() & gold.keys())
+        c["fp"] += len(pred.keys() - gold.keys())
+        c["fn"] += len(gold.keys() - pred.keys())
         for k in pred.keys() & gold.keys():
             f, g = pred[k], gold[k]
-            sev += (f.severity.value if f.severity else None) == g["severity"]
-            side += (f.side.value if f.side else None) == g["side"]
-    p, r, f1 = prf(tp, fp, fn)
+            c["sev"] += (f.severity.value if f.severity else None) == g["severity"]
+            c["side"] += (f.side.value if f.side else None) == g["side"]
+    return c
+
+
+def _f1(c: Counter) -> float:
+    return 2 * c["tp"] / max(2 * c["tp"] + c["fp"] + c["fn"], 1)
+
+
+def score_labelled(extractor: RuleExtractor, path: Path) -> dict[str, float]:
+    """Presence-aware micro-F1 on our labelled sentences (category AND presence must match),
+    over all of them and per failure family of issue 11 (tags "f1_sections" ... "f7_hedges")."""
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    c = _labelled_counts(extractor, items)
+    p, r, f1 = prf(c["tp"], c["fp"], c["fn"])
+    tp = max(c["tp"], 1)
     print(f"\nLABELLED SET ({len(items)} sentences): presence-aware micro P {p:.3f} R {r:.3f} "
           f"F1 {f1:.3f} (target 0.92: ratio {f1 / 0.92:.3f}); on matched findings severity "
-          f"{sev / max(tp, 1):.3f}, side {side / max(tp, 1):.3f}")
+          f"{c['sev'] / tp:.3f}, side {c['side'] / tp:.3f}")
+    figures = {"labelled_f1": f1}
+    families = sorted({t for item in items for t in item["tags"] if FAMILY_TAG.match(t)})
+    for tag in families:
+        fc = _labelled_counts(extractor, [i for i in items if tag in i["tags"]])
+        n, ftp = sum(tag in i["tags"] for i in items), max(fc["tp"], 1)
+        figures[f"{tag}_f1"] = _f1(fc)
+        print(f"  family {tag:14s} {n:3d} sentences: F1 {_f1(fc):.3f}, severity "
+              f"{fc['sev'] / ftp:.3f}, side {fc['side'] / ftp:.3f}")
+    return figures
 
 
 def show_errors(label: str, ids, gold, preds, reports) -> None:
@@ -158,13 +183,16 @@ def main(argv=None) -> int:
         how = "uncertain counted positive" if unc else "present only (the acceptance metric)"
         results[unc] = (print_table(f"TEST split (771), {how}", score(test_ids, gold, preds)),
                         print_table(f"TUNING split, {how}", score(tune_ids, gold, preds)))
-    score_labelled(extractor, LABELLED)
+    labelled = score_labelled(extractor, LABELLED)
     rps = measure_speed(extractor, list(reports.values()), args.seconds)
     f1 = results[False][0]
     print(f"\npresent-finding micro-F1, test: {f1:.3f}  (target {TARGET_F1}: ratio {f1 / TARGET_F1:.3f};"
           f" baseline {BASELINE_F1}: ratio {f1 / BASELINE_F1:.2f})")
     print(f"speed: {rps:,.0f} reports/s on one core  (target {TARGET_RPS:,.0f}: ratio "
           f"{rps / TARGET_RPS:.2f}; baseline {BASELINE_RPS:.0f}: ratio {rps / BASELINE_RPS:.1f}x)")
+    figures = {"openi_test_f1": f1, "openi_tune_f1": results[False][1],
+               "openi_test_f1_uncertain_positive": results[True][0], **labelled}
+    print(" ".join(f"{k}={v:.3f}" for k, v in figures.items()) + f" reports_per_s={rps:.0f}")
     return 0
 
 

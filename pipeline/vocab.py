@@ -70,6 +70,41 @@ def phrase_regex(phrase: str) -> str:
     return r"[\s\-]+".join(re.escape(w) for w in phrase.strip().split())
 
 
+_SEP = " "  # a space in a phrase matches any run of whitespace or hyphens
+_SEP_RE = r"[\s\-]+"
+_SPLIT = re.compile(r"[\s\-]+")
+
+
+def normalise(s: str) -> str:
+    """The lookup key of a matched span: lower case, separators collapsed to one space."""
+    return " ".join(_SPLIT.split(s.strip().lower()))
+
+
+def trie_regex(phrases: list[str]) -> str:
+    """A regex matching exactly the (normalised) phrases, longest first at each position."""
+    trie: dict = {}
+    for p in phrases:
+        node = trie
+        for ch in normalise(p):
+            node = node.setdefault(ch, {})
+        node[""] = {}  # end of a phrase
+    return _node_regex(trie)
+
+
+def _node_regex(node: dict) -> str:
+    ends = "" in node
+    branches = []
+    for ch in sorted(k for k in node if k):
+        head = _SEP_RE if ch == _SEP else re.escape(ch)
+        branches.append(head + _node_regex(node[ch]))
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if ends:  # greedy optional: try the longer continuation first
+        body = "(?:" + body + ")?"
+    return body
+
+
 def _regex_of(item: str) -> str:
     """Vocabulary entries with regex syntax ('\\s', '(?:') are patterns; others are phrases."""
     return item if ("\\" in item or "(?" in item) else phrase_regex(item)
@@ -111,11 +146,23 @@ def category_ids() -> tuple[str, ...]:
     return tuple(load_vocabulary())
 
 
+@dataclass(frozen=True)
+class SectionSpec:
+    headers: tuple[str, ...]  # header names opening the section (any case)
+    image: bool  # the section describes the film (False: indication, comparison, ...)
+
+
 @cache
-def load_skip_sections() -> frozenset[str]:
-    """Lower-cased names of report sections whose mentions are ignored (indication, ...)."""
-    return frozenset(s.lower() for s in _strs(read_yaml("vocabulary.yaml").get("skip_sections"),
-                                              "vocabulary.yaml:skip_sections"))
+def load_sections() -> dict[str, SectionSpec]:
+    """Section id -> its header names (resources/sections.yaml; grammar in pipeline.sections)."""
+    out: dict[str, SectionSpec] = {}
+    for sid, spec in read_yaml("sections.yaml")["sections"].items():
+        unknown = set(spec) - {"headers", "image"}
+        if unknown or not isinstance(spec.get("image"), bool):
+            raise ValueError(f"sections.yaml:{sid}: needs headers and a true/false image "
+                             f"(unknown keys {sorted(unknown)})")
+        out[sid] = SectionSpec(_strs(spec["headers"], f"sections.yaml:{sid}"), spec["image"])
+    return out
 
 
 @cache

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 
 from db.models import Presence, Severity, Side
-from pipeline import vocab
+from pipeline import sections, vocab
 from pipeline.extract.findings import (
     PRESENCE_RANK,
     SEVERITY_RANK,
@@ -39,7 +39,8 @@ RIGHT_WINDOW_CHARS = 40  # how far after a mention "is small" / "on the left" ma
 # "persists", "remains") does not end it: "effusions are noted bilaterally".
 RIGHT_STOP_RE = re.compile(
     r"[,;:]|\b(?:and|with|without|or|but|which|that|while|whereas|although|though|however|except)\b")
-_RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml")
+_RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml",
+              "sections.yaml")
 
 
 def resources_digest() -> str:
@@ -81,11 +82,12 @@ class RuleExtractor:
         mentions = self._mentions.find(lower)
         if not mentions:
             return []
-        skipped = rules_scope.skipped_spans(text)
+        headers = sections.find_headers(text)
+        skipped = rules_scope.skipped_spans(text, headers)
         if skipped:
             mentions = [m for m in mentions
                         if not any(s <= m.start < e for s, e in skipped)]
-        lay = rules_scope.layout(text, lower, self._cues.find(lower))
+        lay = rules_scope.layout(text, lower, self._cues.find(lower), headers)
         mods = self._modifiers.find(lower)
         mod_starts = [p for p, _ in mods]
         candidates = []

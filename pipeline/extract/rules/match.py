@@ -16,40 +16,7 @@ from functools import cache
 
 from db.models import Severity, Side
 from pipeline import vocab
-
-_SEP = " "  # a space in a phrase matches any run of whitespace or hyphens
-_SEP_RE = r"[\s\-]+"
-_SPLIT = re.compile(r"[\s\-]+")
-
-
-def normalise(s: str) -> str:
-    """The lookup key of a matched span: lower case, separators collapsed to one space."""
-    return " ".join(_SPLIT.split(s.strip().lower()))
-
-
-def trie_regex(phrases: list[str]) -> str:
-    """A regex matching exactly the (normalised) phrases, longest first at each position."""
-    trie: dict = {}
-    for p in phrases:
-        node = trie
-        for ch in normalise(p):
-            node = node.setdefault(ch, {})
-        node[""] = {}  # end of a phrase
-    return _node_regex(trie)
-
-
-def _node_regex(node: dict) -> str:
-    ends = "" in node
-    branches = []
-    for ch in sorted(k for k in node if k):
-        head = _SEP_RE if ch == _SEP else re.escape(ch)
-        branches.append(head + _node_regex(node[ch]))
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    if ends:  # greedy optional: try the longer continuation first
-        body = "(?:" + body + ")?"
-    return body
+from pipeline.vocab import normalise, trie_regex
 
 
 def _bounded(regex: str) -> str:

@@ -1,5 +1,7 @@
 """Where a cue's scope ends: report sections, sentences and clauses (NegEx / ConText rules).
 
+Sections come from the one section grammar (``pipeline.sections``) that the ingest uses too.
+
 The rules themselves are documented next to the cues in ``resources/triggers.yaml``; this module
 turns a report into sorted boundary offsets and decides each mention's presence with ``bisect``
 over them, so the cost per mention is a few list look-ups.
@@ -10,14 +12,11 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from functools import cache
 
 from db.models import Presence
-from pipeline import vocab
+from pipeline import sections
 from pipeline.extract.rules.match import NEG_B, NEG_F, PSEUDO, TERM, UNC_B, UNC_BI, UNC_F
 
-# "FINDINGS:" / "Clinical history:" at a line start (the ingest writes "NAME: text" sections).
-HEADER_RE = re.compile(r"(?m)^[ \t]*([A-Za-z][A-Za-z /&]{1,40}?)[ \t]*:")
 # Sentence ends: . ! ? followed by space or end (so "1.5 cm" and "5.2" stay whole), or a newline.
 SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
 CLAUSE_END_RE = re.compile(r"[;:]")
@@ -27,21 +26,9 @@ ANSWER_RE = re.compile(r"[ \t]*(?:none|negative|absent|not seen)[ \t]*(?:[.;\n]|
 COMMA_RE = re.compile(r",")
 
 
-@cache
-def _skip_names() -> frozenset[str]:
-    return vocab.load_skip_sections()
-
-
-def skipped_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of sections whose mentions do not count (indication, comparison, ...)."""
-    headers = [(m.start(), m.end(), m.group(1).strip().lower()) for m in HEADER_RE.finditer(text)]
-    skip = _skip_names()
-    spans = []
-    for i, (start, _, name) in enumerate(headers):
-        if name in skip:
-            end = headers[i + 1][0] if i + 1 < len(headers) else len(text)
-            spans.append((start, end))
-    return spans
+def skipped_spans(text: str, headers: list[sections.Header]) -> list[tuple[int, int]]:
+    """Spans of the context sections, whose mentions do not count (indication, comparison...)."""
+    return sections.context_spans(sections.split_sections(text, headers))
 
 
 @dataclass
@@ -55,9 +42,13 @@ class Layout:
     lower: str  # the lower-cased report text
 
 
-def layout(text: str, lower: str, cues: list[tuple[int, int, int]]) -> Layout:
+def layout(text: str, lower: str, cues: list[tuple[int, int, int]],
+           headers: list[sections.Header]) -> Layout:
     sentence_ends = [m.end() for m in SENTENCE_END_RE.finditer(text)]
-    sentence_ends += [m.end() for m in HEADER_RE.finditer(text)  # "FINDINGS:" ends a "sentence"
+    # A section header ends the "sentence" before it and is one of its own ("... infiltrate
+    # FINDINGS: Left basilar opacity": neither sentence runs into the other).
+    sentence_ends += [p for h in headers for p in (h.start, h.end)]
+    sentence_ends += [m.end() for m in sections.FIELD_LABEL_RE.finditer(text)  # "Lungs: clear"
                       if not ANSWER_RE.match(lower, m.end())]
     sentence_ends.append(len(text))
     sentence_ends.sort()
