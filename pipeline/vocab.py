@@ -191,6 +191,14 @@ def load_severity() -> dict[str, Severity | None]:
 
 
 @cache
+def load_change_markers() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(current, past) markers of severity.yaml's ``change``: "now moderate", "from large"."""
+    data = read_yaml("severity.yaml").get("change") or {}
+    return (_strs(data.get("current"), "severity.yaml:change.current"),
+            _strs(data.get("past"), "severity.yaml:change.past"))
+
+
+@cache
 def load_locations() -> Locations:
     data = read_yaml("locations.yaml")
     regions = _strs(data["regions"], "locations.yaml:regions")

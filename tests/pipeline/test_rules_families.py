@@ -64,3 +64,46 @@ def test_what_a_history_asks_is_no_finding_but_what_follows_it_is(rules, text):
 ])
 def test_ordinary_words_do_not_open_a_skipped_section(rules, text, category, presence):
     assert found(rules, text)[category][0] == presence
+
+
+# --- 2. current grade after change language -------------------------------------------------
+
+@pytest.mark.parametrize("text, category, expected", [
+    ("The left effusion has grown and is now moderate.", "pleural_effusion",
+     ("present", "moderate", "left")),
+    ("The right effusion decreased from large to small.", "pleural_effusion",
+     ("present", "mild", "right")),
+    ("The heart has enlarged, now large.", "cardiomegaly", ("present", "severe", None)),
+    ("Right effusion, previously moderate, is now trace.", "pleural_effusion",
+     ("present", "mild", "right")),
+    ("Worsening left effusion, now large.", "pleural_effusion", ("present", "severe", "left")),
+    # a change word with no grade gives no severity; comparatives grade the change only
+    ("The left effusion has increased in size.", "pleural_effusion", ("present", None, "left")),
+    ("The left effusion is larger.", "pleural_effusion", ("present", None, "left")),
+    ("Smaller right pneumothorax.", "pneumothorax", ("present", None, "right")),
+    # a range keeps its upper end; "to" inside it is no change
+    ("Small to moderate left effusion.", "pleural_effusion", ("present", "moderate", "left")),
+])
+def test_the_grade_a_finding_has_now(rules, text, category, expected):
+    assert found(rules, text)[category] == expected
+
+
+@pytest.mark.parametrize("text, category", [
+    ("The edema has cleared.", "edema"),
+    ("Interval resolution of the left effusion.", "pleural_effusion"),
+    ("The left lower lobe consolidation is no longer visible.", "consolidation"),
+    ("The pneumothorax has disappeared.", "pneumothorax"),
+])
+def test_resolution_is_absent(rules, text, category):
+    assert found(rules, text)[category][0] == "absent"
+
+
+@pytest.mark.parametrize("text, category, severity", [
+    ("The right effusion has almost resolved, with minimal residual fluid.", "pleural_effusion",
+     "mild"),
+    ("Near complete resolution of the left effusion.", "pleural_effusion", "mild"),
+    ("Partial resolution of the right lower lobe pneumonia.", "pneumonia", None),
+    ("The pneumonia has not resolved.", "pneumonia", None),
+])
+def test_a_finding_not_fully_resolved_is_present(rules, text, category, severity):
+    assert found(rules, text)[category][:2] == ("present", severity)

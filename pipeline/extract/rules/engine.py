@@ -140,7 +140,8 @@ class RuleExtractor:
         if stop:
             right = stop.start()
         sev = side = region = None
-        for k in range(bisect_left(mod_starts, lo), len(mods)):
+        first = bisect_left(mod_starts, lo)
+        for k in range(first, len(mods)):
             pos, mod = mods[k]
             if pos >= right:
                 break
@@ -150,7 +151,25 @@ class RuleExtractor:
                 side = mod.side if side in (None, mod.side) else Side.bilateral
             if mod.region and region is None:
                 region = mod.region
-        return sev, side, region
+        now = self._current_grade(mentions, i, mods, first, sentence_end)
+        return now or sev, side, region
+
+    @staticmethod
+    def _current_grade(mentions: list[Mention], i: int, mods, first: int, sentence_end: int):
+        """The last "now <grade>" from the window's start (mods[first]) to the sentence end or
+        the next mention: it wins over other grades ("the effusion has grown and is now
+        moderate"), past the usual window."""
+        hi = sentence_end
+        if i + 1 < len(mentions) and mentions[i + 1].start < hi:
+            hi = mentions[i + 1].start
+        now = None
+        for k in range(first, len(mods)):
+            pos, mod = mods[k]
+            if pos >= hi:
+                break
+            if mod.current:
+                now = mod.severity
+        return now
 
     def _instances(self, text: str, lay, candidates: list[_Candidate]) -> list[ExtractedFinding]:
         """One finding per (category, side) instance, as MedFILIP's triplets are.

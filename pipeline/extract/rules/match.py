@@ -114,6 +114,7 @@ class Modifier:
     severity: Severity | None
     side: Side | None
     region: str | None
+    current: bool = False  # a grade after change language ("now moderate"): the grade of today
 
 
 @dataclass(frozen=True)
@@ -126,11 +127,24 @@ class ModifierMatcher:
         return [(m.start(), meaning[normalise(m.group())]) for m in self.regex.finditer(lower)]
 
 
+_GRADE_FILLERS = ("", "a ", "an ", "only ")  # "now a small effusion", "now only trace"
+
+
 @cache
 def modifier_matcher() -> ModifierMatcher:
     meaning: dict[str, Modifier] = {}
-    for word, sev in vocab.load_severity().items():
+    grades = vocab.load_severity()
+    for word, sev in grades.items():
         meaning[normalise(word)] = Modifier(sev, None, None)
+    current, past = vocab.load_change_markers()
+    for word, sev in grades.items():  # "now moderate" / "from large" (severity.yaml: change)
+        if sev is None:
+            continue
+        for filler in _GRADE_FILLERS:
+            for marker in current:
+                meaning[normalise(f"{marker} {filler}{word}")] = Modifier(sev, None, None, True)
+            for marker in past:
+                meaning[normalise(f"{marker} {filler}{word}")] = Modifier(None, None, None)
     for word, loc in vocab.load_locations().terms.items():
         key = normalise(word)
         old = meaning.get(key)
