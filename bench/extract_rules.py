@@ -75,6 +75,17 @@ def score(ids, gold, preds) -> dict[str, tuple[int, int, int]]:
     return {k: tuple(v) for k, v in counts.items()}
 
 
+def _typo_effect(ids, gold, plain, fixed) -> Counter:
+    """Present findings the typo correction adds or removes, true and false by the gold labels."""
+    c: Counter = Counter()
+    for i in ids:
+        for cat in fixed[i] - plain[i]:
+            c["tp" if cat in gold[i] else "fp"] += 1
+        for cat in plain[i] - fixed[i]:
+            c["lost_tp" if cat in gold[i] else "lost_fp"] += 1
+    return c
+
+
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
@@ -178,11 +189,24 @@ def main(argv=None) -> int:
         show_errors(args.errors, tune_ids, gold, preds, reports)
         return 0
     results = {}
+    plain = RuleExtractor(correct_typos=False)  # what the typo correction adds, on Open-i
+    plain_preds = {i: predict(plain, reports[i], False) for i in gold}
+    plain_counts = score(test_ids, gold, plain_preds)
+    corrections = 0
     for unc in (False, True):
+        extractor.typo_count = 0
         preds = {i: predict(extractor, reports[i], unc) for i in gold}
+        corrections = corrections or extractor.typo_count  # words corrected in one pass
         how = "uncertain counted positive" if unc else "present only (the acceptance metric)"
         results[unc] = (print_table(f"TEST split (771), {how}", score(test_ids, gold, preds)),
                         print_table(f"TUNING split, {how}", score(tune_ids, gold, preds)))
+    typo_fp = _typo_effect(test_ids | tune_ids, gold, plain_preds,
+                           {i: predict(extractor, reports[i], False) for i in gold})
+    plain_f1 = prf(*[sum(c[k] for c in plain_counts.values()) for k in range(3)])[2]
+    print(f"\nTYPO CORRECTION: {corrections} words corrected in {len(gold)} labelled reports; "
+          f"test micro-F1 {results[False][0]:.3f} with, {plain_f1:.3f} without; "
+          f"findings it adds: {typo_fp['tp']} true, {typo_fp['fp']} false; removes: "
+          f"{typo_fp['lost_tp']} true, {typo_fp['lost_fp']} false (present findings, all of them)")
     labelled = score_labelled(extractor, LABELLED)
     rps = measure_speed(extractor, list(reports.values()), args.seconds)
     f1 = results[False][0]
@@ -191,8 +215,11 @@ def main(argv=None) -> int:
     print(f"speed: {rps:,.0f} reports/s on one core  (target {TARGET_RPS:,.0f}: ratio "
           f"{rps / TARGET_RPS:.2f}; baseline {BASELINE_RPS:.0f}: ratio {rps / BASELINE_RPS:.1f}x)")
     figures = {"openi_test_f1": f1, "openi_tune_f1": results[False][1],
+               "openi_test_f1_no_typo_correction": plain_f1, "openi_typo_fp_added": typo_fp["fp"],
+               "openi_typo_tp_added": typo_fp["tp"], "openi_typo_corrections": corrections,
                "openi_test_f1_uncertain_positive": results[True][0], **labelled}
-    print(" ".join(f"{k}={v:.3f}" for k, v in figures.items()) + f" reports_per_s={rps:.0f}")
+    print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                   for k, v in figures.items()) + f" reports_per_s={rps:.0f}")
     return 0
 
 

@@ -212,6 +212,41 @@ def load_locations() -> Locations:
     return Locations(regions=regions, terms=terms)
 
 
+@dataclass(frozen=True)
+class Spelling:
+    british: tuple[tuple[re.Pattern, str], ...]  # (word regex, replacement): American -> British
+    min_length: int  # shortest word a typo correction is tried on
+    max_distance: int  # edits (Damerau OSA) between a typo and its lexicon word
+    doubled_letters_free: bool  # "efussion" for "effusion" costs nothing
+    known_words: frozenset[str]  # real words never corrected (besides lexicon and English words)
+
+
+@cache
+def load_spelling() -> Spelling:
+    data = read_yaml("spelling.yaml")
+    rules = []
+    for rule in data.get("british") or []:
+        if not (isinstance(rule, list) and len(rule) == 2):
+            raise ValueError(f"spelling.yaml:british: expected [regex, replacement], got {rule!r}")
+        rules.append((re.compile(rule[0]), rule[1]))
+    typos = data["typos"]
+    return Spelling(tuple(rules), int(typos["min_length"]), int(typos["max_distance"]),
+                    bool(typos["doubled_letters_free"]),
+                    frozenset(w.lower() for w in _strs(data.get("known_words"),
+                                                       "spelling.yaml:known_words")))
+
+
+def spelling_variants(phrase: str) -> set[str]:
+    """The phrase in American and British spelling: every combination of its words' forms."""
+    forms = [""]
+    for word in phrase.split():
+        alts = {word}
+        for regex, repl in load_spelling().british:
+            alts |= {regex.sub(repl, w) for w in list(alts)}
+        forms = [f"{f} {a}".strip() for f in forms for a in sorted(alts)]
+    return set(forms)
+
+
 @cache
 def load_iki() -> dict[str, dict[str, str]]:
     """Category id -> subclass ("" for the category itself) -> explanation."""

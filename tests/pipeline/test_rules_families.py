@@ -107,3 +107,79 @@ def test_resolution_is_absent(rules, text, category):
 ])
 def test_a_finding_not_fully_resolved_is_present(rules, text, category, severity):
     assert found(rules, text)[category][:2] == ("present", severity)
+
+
+# --- 3. spelling: British forms and typos ---------------------------------------------------
+
+@pytest.mark.parametrize("text, category, presence", [
+    ("Mild interstitial oedema.", "edema", "present"),
+    ("The oedema has cleared.", "edema", "absent"),
+    ("Small right haemothorax.", "pleural_effusion", "present"),
+    ("Oesophageal temperature probe in place.", "support_devices", "present"),
+    ("Appearances favour atelectasis.", "atelectasis", "uncertain"),
+    ("Atelectasis is favoured.", "atelectasis", "uncertain"),
+    ("The nasogastric tube is not visualised.", "support_devices", "absent"),
+    ("A 2 centimetre nodule in the right upper lobe.", "nodule", "present"),
+])
+def test_british_spelling(rules, text, category, presence):
+    assert found(rules, text)[category][0] == presence
+
+
+def test_spelling_variants_cover_every_word_but_leave_hemi_alone():
+    from pipeline.vocab import spelling_variants
+
+    assert spelling_variants("pulmonary edema") == {"pulmonary edema", "pulmonary oedema"}
+    assert spelling_variants("hemothorax") == {"hemothorax", "haemothorax"}
+    assert spelling_variants("hemidiaphragm") == {"hemidiaphragm"}
+    assert spelling_variants("size") == {"size"}
+    assert "not visualised" in spelling_variants("not visualized")
+
+
+@pytest.mark.parametrize("text, category", [
+    ("Bibasilar atelectsis.", "atelectasis"),
+    ("Small right pnemothorax.", "pneumothorax"),
+    ("Cardiomegly.", "cardiomegaly"),
+    ("Right lower lobe consolidiation.", "consolidation"),
+    ("Small left efussion.", "pleural_effusion"),  # a doubling slip: two edits, one mistake
+    ("Small left effusin.", "pleural_effusion"),
+    ("Right lower lobe PNUEMONIA.", "pneumonia"),  # a swap of neighbours is one edit
+])
+def test_typos_of_vocabulary_words(rules, text, category):
+    assert found(rules, text)[category][0] == "present"
+
+
+@pytest.mark.parametrize("text", [
+    "Normal perfusion of both lungs.",
+    "Emphasis on the lung apices.",
+    "Diffusion of contrast into the soft tissues.",
+    "Infusion port in the right chest wall is not a pacer.",  # "port" is not in the lexicon
+    "The lungs are hypoinflated.",  # a real word (spelling.yaml known_words), not hyper-
+    "Plate-like atelect.",  # under six letters: never corrected
+])
+def test_real_words_do_not_become_findings(rules, text):
+    cats = set(found(rules, text))
+    assert not cats & {"pleural_effusion", "emphysema", "lung_lesion", "atelectasis"}, cats
+
+
+def test_the_edit_distance_is_bounded(rules):
+    fix = rules._typos.fix
+    assert fix("efussion") == "effusion"
+    assert fix("cardiomgly") is None  # two real edits
+    assert fix("hyperinflatd") == "hyperinflated"
+    assert fix("tffusion") is None  # the first letter must agree
+
+
+def test_evidence_quotes_the_report_as_written_after_a_correction(rules):
+    text = "FINDINGS: Small left efussion.  Bibasilar atelectsis. No pnemothorax."
+    by_cat = {f.category: f.evidence for f in rules.extract(text)}
+    assert by_cat["pleural_effusion"].text == "Small left efussion."
+    assert by_cat["atelectasis"].text == "Bibasilar atelectsis."
+    assert by_cat["pneumothorax"].text == "No pnemothorax."
+    for ev in by_cat.values():
+        assert text[ev.start:ev.end] == ev.text
+
+
+def test_typo_correction_can_be_turned_off():
+    plain = RuleExtractor(correct_typos=False)
+    assert plain.extract("Cardiomegly.") == []
+    assert plain.version.endswith("-nt")

@@ -31,6 +31,7 @@ from pipeline.extract.findings import (
 )
 from pipeline.extract.rules import scope as rules_scope
 from pipeline.extract.rules.match import Mention, cue_matcher, mention_matcher, modifier_matcher
+from pipeline.extract.rules.spelling import TypoCorrector, lexicon_words
 
 ENGINE_VERSION = "2"  # bump when the engine's behaviour changes; resource edits bump it by hash
 RIGHT_WINDOW_CHARS = 40  # how far after a mention "is small" / "on the left" may be read
@@ -40,7 +41,7 @@ RIGHT_WINDOW_CHARS = 40  # how far after a mention "is small" / "on the left" ma
 RIGHT_STOP_RE = re.compile(
     r"[,;:]|\b(?:and|with|without|or|but|which|that|while|whereas|although|though|however|except)\b")
 _RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml",
-              "sections.yaml")
+              "sections.yaml", "spelling.yaml")
 
 
 def resources_digest() -> str:
@@ -67,8 +68,9 @@ class RuleExtractor:
 
     name = "rules"
 
-    def __init__(self) -> None:
-        self.version = f"{ENGINE_VERSION}-{resources_digest()}"
+    def __init__(self, *, correct_typos: bool = True) -> None:
+        """``correct_typos=False`` reads words only as spelt (benches measure what it adds)."""
+        self.version = f"{ENGINE_VERSION}-{resources_digest()}" + ("" if correct_typos else "-nt")
         self._mentions = mention_matcher()
         self._cues = cue_matcher()
         self._modifiers = modifier_matcher()
@@ -76,9 +78,25 @@ class RuleExtractor:
         self._implies = {c.id: c.implies for c in cats if c.implies}
         self._regional = frozenset(c.id for c in cats if c.regional)
         self._tag = f"{self.name}/{self.version}"
+        self._typos = TypoCorrector(lexicon_words(
+            [*self._mentions.by_phrase, *(p.pattern for p, _, _ in self._mentions.patterns),
+             *self._cues.kinds, *self._modifiers.meaning])) if correct_typos else None
+        self.typo_count = 0  # words corrected so far (bench figure)
 
     def extract(self, text: str) -> list[ExtractedFinding]:
         lower = text.lower()
+        fixed = self._typos.correct(text, lower) if self._typos else None
+        if fixed is None:
+            return self._extract(text, lower)
+        self.typo_count += len(fixed.starts)
+        # Read the corrected text; quote the report as written.
+        out = []
+        for f in self._extract(fixed.text, fixed.lower):
+            s, e = fixed.original(f.evidence.start), fixed.original(f.evidence.end)
+            out.append(f.model_copy(update={"evidence": Evidence(start=s, end=e, text=text[s:e])}))
+        return out
+
+    def _extract(self, text: str, lower: str) -> list[ExtractedFinding]:
         mentions = self._mentions.find(lower)
         if not mentions:
             return []

@@ -16,7 +16,7 @@ from functools import cache
 
 from db.models import Severity, Side
 from pipeline import vocab
-from pipeline.vocab import normalise, trie_regex
+from pipeline.vocab import normalise, spelling_variants, trie_regex
 
 
 def _bounded(regex: str) -> str:
@@ -67,7 +67,8 @@ def mention_matcher() -> MentionMatcher:
                 if _is_pattern(item):
                     patterns.append((item, cat.id, kind))
                 else:
-                    by_phrase.setdefault(normalise(item), []).append((cat.id, kind))
+                    for form in spelling_variants(item):  # "oedema" as well as "edema"
+                        by_phrase.setdefault(normalise(form), []).append((cat.id, kind))
     # Patterns first: they are the long, specific statements ("heart size is mildly enlarged").
     alternation = "|".join([p for p, _, _ in patterns] + [trie_regex(list(by_phrase))])
     return MentionMatcher(
@@ -99,8 +100,9 @@ def cue_matcher() -> CueMatcher:
                         (UNC_B, t.unc_backward), (UNC_BI, t.unc_bidirectional),
                         (PSEUDO, t.pseudo), (TERM, t.termination)):
         for item in items:
-            key = normalise(item)
-            kinds[key] = kinds.get(key, 0) | flag
+            for form in spelling_variants(item):  # "is favoured" as well as "is favored"
+                key = normalise(form)
+                kinds[key] = kinds.get(key, 0) | flag
     words = [k for k in kinds if k[-1].isalnum()]
     marks = [k for k in kinds if not k[-1].isalnum()]  # "?": no word boundary after it
     alternation = _bounded(trie_regex(words))
@@ -135,7 +137,8 @@ def modifier_matcher() -> ModifierMatcher:
     meaning: dict[str, Modifier] = {}
     grades = vocab.load_severity()
     for word, sev in grades.items():
-        meaning[normalise(word)] = Modifier(sev, None, None)
+        for form in spelling_variants(word):
+            meaning[normalise(form)] = Modifier(sev, None, None)
     current, past = vocab.load_change_markers()
     for word, sev in grades.items():  # "now moderate" / "from large" (severity.yaml: change)
         if sev is None:
@@ -146,7 +149,8 @@ def modifier_matcher() -> ModifierMatcher:
             for marker in past:
                 meaning[normalise(f"{marker} {filler}{word}")] = Modifier(None, None, None)
     for word, loc in vocab.load_locations().terms.items():
-        key = normalise(word)
-        old = meaning.get(key)
-        meaning[key] = Modifier(old.severity if old else None, loc.side, loc.region)
+        for form in spelling_variants(word):
+            key = normalise(form)
+            old = meaning.get(key)
+            meaning[key] = Modifier(old.severity if old else None, loc.side, loc.region)
     return ModifierMatcher(regex=re.compile(_bounded(trie_regex(list(meaning)))), meaning=meaning)
