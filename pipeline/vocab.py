@@ -54,6 +54,7 @@ class LocationTerm:
 class Locations:
     regions: tuple[str, ...]
     terms: dict[str, LocationTerm]
+    patterns: tuple[tuple[str, LocationTerm], ...] = ()  # (regex, what its match gives)
 
 
 def read_yaml(name: str) -> dict:
@@ -204,12 +205,18 @@ def load_locations() -> Locations:
     regions = _strs(data["regions"], "locations.yaml:regions")
     terms: dict[str, LocationTerm] = {}
     for term, spec in data["terms"].items():
-        region = spec.get("region")
-        if region is not None and region not in regions:
-            raise ValueError(f"locations.yaml:{term}: unknown region {region!r}")
-        side = spec.get("side")
-        terms[term.lower()] = LocationTerm(side=Side(side) if side else None, region=region)
-    return Locations(regions=regions, terms=terms)
+        terms[term.lower()] = _location_term(spec, regions, f"locations.yaml:{term}")
+    patterns = tuple((spec["regex"], _location_term(spec, regions, f"locations.yaml:{spec}"))
+                     for spec in data.get("patterns") or [])
+    return Locations(regions=regions, terms=terms, patterns=patterns)
+
+
+def _location_term(spec: dict, regions: tuple[str, ...], where: str) -> LocationTerm:
+    region = spec.get("region")
+    if region is not None and region not in regions:
+        raise ValueError(f"{where}: unknown region {region!r}")
+    side = spec.get("side")
+    return LocationTerm(side=Side(side) if side else None, region=region)
 
 
 @dataclass(frozen=True)

@@ -183,3 +183,59 @@ def test_typo_correction_can_be_turned_off():
     plain = RuleExtractor(correct_typos=False)
     assert plain.extract("Cardiomegly.") == []
     assert plain.version.endswith("-nt")
+
+
+# --- 4. abbreviations and shorthand for side, site and devices ------------------------------
+
+@pytest.mark.parametrize("text, category, side", [
+    ("B/l pleural effusions.", "pleural_effusion", "bilateral"),
+    ("Bilat effusions.", "pleural_effusion", "bilateral"),
+    ("Pleural effusions, L>R.", "pleural_effusion", "bilateral"),
+    ("Basilar atelectasis R > L.", "atelectasis", "bilateral"),
+    ("R pleural effusion.", "pleural_effusion", "right"),
+    ("Small lt pneumothorax.", "pneumothorax", "left"),
+    ("L PICC tip in the SVC.", "support_devices", "left"),
+    ("R IJ line in place.", "support_devices", "right"),
+    ("Small effusion (R).", "pleural_effusion", "right"),
+    ("Atelectasis, left lower lobe.", "atelectasis", "left"),  # a comma phrase of sides only
+])
+def test_side_shorthand(rules, text, category, side):
+    assert found(rules, text)[category][2] == side
+
+
+@pytest.mark.parametrize("text, side, region", [
+    ("RUL opacity.", "right", "upper"), ("RML opacity.", "right", "middle"),
+    ("RLL opacity.", "right", "lower"), ("LUL opacity.", "left", "upper"),
+    ("LLL opacity.", "left", "lower"), ("Lingula opacity.", "left", "lingular"),
+])
+def test_lobe_abbreviations_give_side_and_zone(rules, text, side, region):
+    [f] = rules.extract(text)
+    assert (f.side.value, f.location.region) == (side, region)
+
+
+def test_single_letters_are_sides_only_before_a_word(rules):
+    assert found(rules, "r/o pneumonia.")["pneumonia"] == ("uncertain", None, None)
+    assert found(rules, "L1 compression fracture.")["fracture"][2] is None
+    assert found(rules, "No effusion, left lung clear.")["pleural_effusion"] == (
+        "absent", None, None)  # a comma phrase with other words describes something else
+
+
+@pytest.mark.parametrize("text, category, presence", [
+    ("No PTX.", "pneumothorax", "absent"),
+    ("RLL PNA.", "pneumonia", "present"),
+    ("ETT 4 cm above the carina.", "support_devices", "present"),
+    ("NGT tip in the stomach.", "support_devices", "present"),
+    ("OGT coiled in the stomach.", "support_devices", "present"),
+    ("R IJ CVC tip at the cavoatrial junction.", "support_devices", "present"),
+    ("Bibasilar atx.", "atelectasis", "present"),
+    ("Small L eff.", "pleural_effusion", "present"),
+])
+def test_finding_and_device_abbreviations(rules, text, category, presence):
+    assert found(rules, text)[category][0] == presence
+
+
+def test_chf_names_edema_only_with_edema_wording_beside_it(rules):
+    assert "edema" not in found(rules, "History of CHF, no acute findings.")
+    assert "edema" not in found(rules, "Findings compatible with CHF.")
+    assert found(rules, "CHF with pulmonary vascular congestion.")["edema"][0] == "uncertain"
+    assert found(rules, "CHF with mild interstitial edema.")["edema"] == ("present", "mild", None)

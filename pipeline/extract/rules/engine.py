@@ -40,6 +40,10 @@ RIGHT_WINDOW_CHARS = 40  # how far after a mention "is small" / "on the left" ma
 # "persists", "remains") does not end it: "effusions are noted bilaterally".
 RIGHT_STOP_RE = re.compile(
     r"[,;:]|\b(?:and|with|without|or|but|which|that|while|whereas|although|though|however|except)\b")
+# What may stand between the modifier words of a comma phrase that describes the mention before
+# it ("effusions, left greater than right", "nodule, right upper lobe, in size").
+APPOSITIVE_FILLER_RE = re.compile(
+    r"\b(?:on|the|in|at|of|side|sided|greater|than|more|less|size|volume|extent)\b|[\s>.<]")
 _RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml",
               "sections.yaml", "spelling.yaml")
 
@@ -155,6 +159,8 @@ class RuleExtractor:
         if i + 1 < len(mentions) and m.end <= mentions[i + 1].start < right:
             right = mentions[i + 1].start
         stop = RIGHT_STOP_RE.search(lower, m.end, right)
+        if stop and lower[stop.start()] == "," and self._appositive(lower, stop.end(), right):
+            stop = RIGHT_STOP_RE.search(lower, stop.end(), right)  # "effusions, L>R"
         if stop:
             right = stop.start()
         sev = side = region = None
@@ -171,6 +177,14 @@ class RuleExtractor:
                 region = mod.region
         now = self._current_grade(mentions, i, mods, first, sentence_end)
         return now or sev, side, region
+
+    def _appositive(self, lower: str, start: int, right: int) -> bool:
+        """Is the comma phrase from ``start`` only modifier words ("effusions, L>R",
+        "atelectasis, left lower lobe", "cardiomegaly, mild")? Then it describes the mention."""
+        stop = RIGHT_STOP_RE.search(lower, start, right)
+        segment = lower[start: stop.start() if stop else right]
+        rest = APPOSITIVE_FILLER_RE.sub("", self._modifiers.regex.sub(" ", segment))
+        return bool(segment.strip()) and not rest.strip()
 
     @staticmethod
     def _current_grade(mentions: list[Mention], i: int, mods, first: int, sentence_end: int):

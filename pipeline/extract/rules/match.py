@@ -122,11 +122,13 @@ class Modifier:
 @dataclass(frozen=True)
 class ModifierMatcher:
     regex: re.Pattern
-    meaning: dict[str, Modifier]
+    meaning: dict[str, Modifier]  # normalised literal phrase -> its meaning
+    by_group: dict[str, Modifier]  # named group of a regex term ("R" before a word) -> meaning
 
     def find(self, lower: str) -> list[tuple[int, Modifier]]:
-        meaning = self.meaning
-        return [(m.start(), meaning[normalise(m.group())]) for m in self.regex.finditer(lower)]
+        meaning, by_group = self.meaning, self.by_group
+        return [(m.start(), by_group[m.lastgroup] if m.lastgroup else meaning[normalise(m.group())])
+                for m in self.regex.finditer(lower)]
 
 
 _GRADE_FILLERS = ("", "a ", "an ", "only ")  # "now a small effusion", "now only trace"
@@ -148,9 +150,14 @@ def modifier_matcher() -> ModifierMatcher:
                 meaning[normalise(f"{marker} {filler}{word}")] = Modifier(sev, None, None, True)
             for marker in past:
                 meaning[normalise(f"{marker} {filler}{word}")] = Modifier(None, None, None)
-    for word, loc in vocab.load_locations().terms.items():
+    locations = vocab.load_locations()
+    for word, loc in locations.terms.items():
         for form in spelling_variants(word):
             key = normalise(form)
             old = meaning.get(key)
             meaning[key] = Modifier(old.severity if old else None, loc.side, loc.region)
-    return ModifierMatcher(regex=re.compile(_bounded(trie_regex(list(meaning)))), meaning=meaning)
+    by_group = {f"loc{i}": Modifier(None, loc.side, loc.region)
+                for i, (_, loc) in enumerate(locations.patterns)}
+    groups = [f"(?P<loc{i}>{regex})" for i, (regex, _) in enumerate(locations.patterns)]
+    regex = re.compile(_bounded("|".join([*groups, trie_regex(list(meaning))])))
+    return ModifierMatcher(regex=regex, meaning=meaning, by_group=by_group)
