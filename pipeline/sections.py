@@ -14,7 +14,8 @@ end (. ! ? ;) and is followed by
     capital or a digit and is not itself in capitals after an all-caps name ("FINDINGS Left
     basilar opacity", "Impression 1. ...", but not "Findings suggest ...", "Comparison is
     made ...", nor "FINDINGS SUGGEST PNEUMONIA" in an all-caps report).
-A section runs from its header to the next header. A context section (``image: false``) also ends
+A section runs from its header to the next header. A template field label ("Pleural effusion:
+Moderate right.") is no header: its answer is about it (``field_labels``). A context section (``image: false``) also ends
 at a blank line or at a template field label at a line start ("Lungs: clear"), since a history
 or a comparison is one short statement: what follows it is read.
 """
@@ -29,6 +30,10 @@ from pipeline import vocab
 
 # A template field label at a line start: "Lungs:", "Pleural effusion:", "Heart size:".
 FIELD_LABEL_RE = re.compile(r"(?m)^[ \t]*[A-Za-z][A-Za-z /&()-]{1,40}?[ \t]*:")
+# The same label after a sentence end, in an inline template ("Heart: normal. Pneumothorax:
+# none."): up to four words, and not a time ("at 10:30").
+INLINE_LABEL_RE = re.compile(
+    r"(?<=[.;!?])[ \t]+[A-Za-z][A-Za-z/&()-]*(?:[ \t]+[A-Za-z/&()-]+){0,3}[ \t]*:(?!\d)")
 BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
 _CONTENT_RE = re.compile(r"\S")
 _SENTENCE_END = ".!?;"
@@ -137,6 +142,17 @@ def split_sections(text: str, headers: list[Header] | None = None) -> list[Secti
                         end = stop.start()
         out.append(Section(h.section, h.start, h.end, end, image[h.section]))
     return out
+
+
+def field_labels(text: str, headers: list[Header]) -> list[tuple[int, int]]:
+    """(start, end just after the colon) of every template field label that is no section
+    header, by start: "Pleural effusion: Moderate right.", "Devices: None.", "Lungs: Clear."."""
+    if ":" not in text:
+        return []
+    header_ends = {h.end for h in headers}
+    spans = {(m.start(), m.end()) for regex in (FIELD_LABEL_RE, INLINE_LABEL_RE)
+             for m in regex.finditer(text) if m.end() not in header_ends}
+    return sorted(spans)
 
 
 def context_spans(sections: list[Section]) -> list[tuple[int, int]]:

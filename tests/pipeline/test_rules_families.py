@@ -239,3 +239,71 @@ def test_chf_names_edema_only_with_edema_wording_beside_it(rules):
     assert "edema" not in found(rules, "Findings compatible with CHF.")
     assert found(rules, "CHF with pulmonary vascular congestion.")["edema"][0] == "uncertain"
     assert found(rules, "CHF with mild interstitial edema.")["edema"] == ("present", "mild", None)
+
+
+# --- 5. structured templates ----------------------------------------------------------------
+
+@pytest.mark.parametrize("text, category, expected", [
+    ("Pleural effusion: Moderate right.", "pleural_effusion", ("present", "moderate", "right")),
+    ("Cardiac silhouette: Moderately enlarged.", "cardiomegaly", ("present", "moderate", None)),
+    ("Devices: None.", "support_devices", ("absent", None, None)),
+    ("Pneumothorax: No.", "pneumothorax", ("absent", None, None)),
+    ("Pneumothorax: Absent.", "pneumothorax", ("absent", None, None)),
+    ("Consolidation: Possible, left lower lobe.", "consolidation", ("uncertain", None, "left")),
+    ("Edema: Mild interstitial.", "edema", ("present", "mild", None)),
+    ("Heart size: Normal.", "cardiomegaly", ("absent", None, None)),
+])
+def test_a_template_answer_grades_and_places_its_label(rules, text, category, expected):
+    assert found(rules, text)[category] == expected
+
+
+def test_a_template_report_line_by_line_and_inline(rules):
+    text = ("FINDINGS:\nLungs: Clear.\nPleural effusion: Small left.\nPneumothorax: None.\n"
+            "Heart size: Normal.\nDevices: Right PICC, tip in the SVC.")
+    assert found(rules, text) == {
+        "pleural_effusion": ("present", "mild", "left"),
+        "pneumothorax": ("absent", None, None), "cardiomegaly": ("absent", None, None),
+        "support_devices": ("present", None, "right")}
+    by_cat = {f.category: f.evidence.text for f in rules.extract(text)}
+    assert by_cat["pleural_effusion"] == "Pleural effusion: Small left."  # the label is quoted
+    assert found(rules, "Heart: normal. Pneumothorax: none. Effusion: small right.") == {
+        "cardiomegaly": ("absent", None, None), "pneumothorax": ("absent", None, None),
+        "pleural_effusion": ("present", "mild", "right")}
+
+
+def test_a_label_without_a_mention_leaves_its_answer_alone(rules):
+    assert found(rules, "Lungs: No consolidation. Small left effusion.") == {
+        "consolidation": ("absent", None, None), "pleural_effusion": ("present", "mild", "left")}
+    assert found(rules, "Seen at 10:30: small right pneumothorax.")["pneumothorax"] == (
+        "present", "mild", "right")
+
+
+# --- 6. cardiac size wording ----------------------------------------------------------------
+
+@pytest.mark.parametrize("text, presence", [
+    ("CTR is increased.", "present"),
+    ("The cardiothoracic ratio is above 0.5.", "present"),
+    ("CTR 0.62.", "present"),
+    ("CTR > 50%.", "present"),
+    ("Cardiothoracic ratio 0.45.", "absent"),
+    ("CTR is normal.", "absent"),
+    ("The heart is enlarged.", "present"),
+    ("The heart has enlarged since the prior study.", "present"),
+    ("Heart size at the upper limit of normal.", "absent"),
+    ("Heart size is upper normal.", "absent"),
+    ("Heart size is borderline normal.", "absent"),
+    ("Borderline cardiomegaly.", "present"),
+])
+def test_heart_size_wording(rules, text, presence):
+    assert found(rules, text)["cardiomegaly"][0] == presence
+
+
+@pytest.mark.parametrize("text", [
+    "Heart and mediastinum unremarkable.",
+    "The heart and mediastinum are within normal limits.",
+    "Normal heart and mediastinum.",
+    "Heart, mediastinum and hila are normal.",
+])
+def test_heart_and_mediastinum_normal_rules_out_both(rules, text):
+    got = found(rules, text)
+    assert got["cardiomegaly"][0] == got["enlarged_cardiomediastinum"][0] == "absent"

@@ -155,10 +155,13 @@ class RuleExtractor:
         if i and mentions[i - 1].end > lo and mentions[i - 1].end <= m.start:
             lo = mentions[i - 1].end
         _, sentence_end = rules_scope.sentence_of(lay, lower, m.start)
-        right = min(sentence_end, m.end + RIGHT_WINDOW_CHARS)
+        # A template label's mention is described by its whole answer ("Pleural effusion:
+        # Moderate right, loculated."); any other by a short window.
+        in_label = rules_scope.label_of(lay, m.start, m.end) is not None
+        right = sentence_end if in_label else min(sentence_end, m.end + RIGHT_WINDOW_CHARS)
         if i + 1 < len(mentions) and m.end <= mentions[i + 1].start < right:
             right = mentions[i + 1].start
-        stop = RIGHT_STOP_RE.search(lower, m.end, right)
+        stop = None if in_label else RIGHT_STOP_RE.search(lower, m.end, right)
         if stop and lower[stop.start()] == "," and self._appositive(lower, stop.end(), right):
             stop = RIGHT_STOP_RE.search(lower, stop.end(), right)  # "effusions, L>R"
         if stop:

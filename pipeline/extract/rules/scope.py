@@ -40,6 +40,8 @@ class Layout:
     cues: list[tuple[int, int, int]]  # (start, end, flags) of real cues, by start
     cue_starts: list[int]
     lower: str  # the lower-cased report text
+    labels: list[tuple[int, int]]  # template field labels (start, just after the colon)
+    label_starts: list[int]
 
 
 def layout(text: str, lower: str, cues: list[tuple[int, int, int]],
@@ -48,13 +50,16 @@ def layout(text: str, lower: str, cues: list[tuple[int, int, int]],
     # A section header ends the "sentence" before it and is one of its own ("... infiltrate
     # FINDINGS: Left basilar opacity": neither sentence runs into the other).
     sentence_ends += [p for h in headers for p in (h.start, h.end)]
-    sentence_ends += [m.end() for m in sections.FIELD_LABEL_RE.finditer(text)  # "Lungs: clear"
-                      if not ANSWER_RE.match(lower, m.end())]
     sentence_ends.append(len(text))
     sentence_ends.sort()
+    # A template field label's colon ends nothing: "Pleural effusion: Moderate right." is one
+    # statement about the effusion.
+    labels = sections.field_labels(text, headers)
+    label_ends = {e for _, e in labels}
     real = [c for c in cues if not c[2] & PSEUDO]
     breaks = list(sentence_ends)
-    breaks += [m.end() for m in CLAUSE_END_RE.finditer(lower) if not ANSWER_RE.match(lower, m.end())]
+    breaks += [m.end() for m in CLAUSE_END_RE.finditer(lower)
+               if m.end() not in label_ends and not ANSWER_RE.match(lower, m.end())]
     breaks += [s for s, _, f in real if f & TERM]
     cue_starts = [c[0] for c in real]
     for m in COMMA_RE.finditer(lower):  # ", possible effusion": the cue opens a new clause
@@ -62,7 +67,15 @@ def layout(text: str, lower: str, cues: list[tuple[int, int, int]],
         if i < len(real) and not lower[m.end():real[i][0]].strip() and not real[i][2] & TERM:
             breaks.append(m.end())
     breaks.sort()
-    return Layout(sentence_ends, breaks, real, cue_starts, lower)
+    return Layout(sentence_ends, breaks, real, cue_starts, lower, labels, [s for s, _ in labels])
+
+
+def label_of(lay: Layout, start: int, end: int) -> tuple[int, int] | None:
+    """The template field label [start, end) stands in ("Pleural effusion:"), if any."""
+    i = bisect_right(lay.label_starts, start)
+    if i and end < lay.labels[i - 1][1]:
+        return lay.labels[i - 1]
+    return None
 
 
 def clause_of(lay: Layout, start: int, end: int) -> tuple[int, int]:
@@ -94,6 +107,8 @@ def presence_of(lay: Layout, start: int, end: int, kind: str) -> Presence:
         return Presence.absent
     lo, hi = clause_of(lay, start, end)
     cues, starts = lay.cues, lay.cue_starts
+    label = label_of(lay, start, end)
+    answer = label[1] if label else hi  # a template answer governs its label's mentions
     fwd_neg = fwd_unc = bwd_neg = bwd_unc = False
     for k in range(bisect_left(starts, lo), len(cues)):
         c_start, c_end, flags = cues[k]
@@ -103,6 +118,9 @@ def presence_of(lay: Layout, start: int, end: int, kind: str) -> Presence:
             fwd_neg = fwd_neg or bool(flags & NEG_F)
             fwd_unc = fwd_unc or bool(flags & UNC_F) or (
                 bool(flags & UNC_BI) and "," not in lay.lower[c_end:start])
+        elif c_start >= answer:  # "Pneumothorax: No." / "Consolidation: possible, left"
+            bwd_neg = bwd_neg or bool(flags & (NEG_B | NEG_F))
+            bwd_unc = bwd_unc or bool(flags & (UNC_B | UNC_F | UNC_BI))
         else:
             bwd_neg = bwd_neg or bool(flags & NEG_B)
             bwd_unc = bwd_unc or bool(flags & UNC_B) or (
