@@ -42,6 +42,7 @@ class Triggers:
     unc_bidirectional: tuple[str, ...]
     pseudo: tuple[str, ...]
     termination: tuple[str, ...]
+    hypothetical: tuple[str, ...] = ()  # recommendations: what they name is asked, not seen
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ def load_triggers() -> Triggers:
         unc_backward=_strs(unc.get("backward"), "uncertainty.backward"),
         unc_bidirectional=_strs(unc.get("bidirectional"), "uncertainty.bidirectional"),
         pseudo=_strs(data.get("pseudo"), "pseudo"),
-        termination=_strs(data.get("termination"), "termination"))
+        termination=_strs(data.get("termination"), "termination"),
+        hypothetical=_strs(data.get("hypothetical"), "hypothetical"))
 
 
 @cache

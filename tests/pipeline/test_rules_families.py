@@ -214,7 +214,7 @@ def test_lobe_abbreviations_give_side_and_zone(rules, text, side, region):
 
 
 def test_single_letters_are_sides_only_before_a_word(rules):
-    assert found(rules, "r/o pneumonia.")["pneumonia"] == ("uncertain", None, None)
+    assert found(rules, "Opacity, r/o pneumonia.")["pneumonia"] == ("uncertain", None, None)
     assert found(rules, "L1 compression fracture.")["fracture"][2] is None
     assert found(rules, "No effusion, left lung clear.")["pleural_effusion"] == (
         "absent", None, None)  # a comma phrase with other words describes something else
@@ -307,3 +307,48 @@ def test_heart_size_wording(rules, text, presence):
 def test_heart_and_mediastinum_normal_rules_out_both(rules, text):
     got = found(rules, text)
     assert got["cardiomegaly"][0] == got["enlarged_cardiomediastinum"][0] == "absent"
+
+
+# --- 7. hedges and pseudo-negations ---------------------------------------------------------
+
+@pytest.mark.parametrize("text, category, presence", [
+    ("Appearances favour atelectasis.", "atelectasis", "uncertain"),
+    ("?developing consolidation.", "consolidation", "uncertain"),
+    ("? small right pneumothorax", "pneumothorax", "uncertain"),
+    ("Pneumonia?", "pneumonia", "uncertain"),
+    ("Probably a calcified granuloma.", "granuloma", "uncertain"),
+    ("The opacity may reflect positioning; however, a mass cannot be excluded.", "mass",
+     "uncertain"),
+    ("A pneumothorax cannot be confidently ruled out.", "pneumothorax", "uncertain"),
+    ("A small effusion could not be excluded.", "pleural_effusion", "uncertain"),
+    ("There is a not inconsiderable left pleural effusion.", "pleural_effusion", "present"),
+    ("There is nothing to indicate a pneumothorax.", "pneumothorax", "absent"),
+    ("Nothing to suggest pulmonary edema.", "edema", "absent"),
+])
+def test_hedges_and_pseudo_negations(rules, text, category, presence):
+    assert found(rules, text)[category][0] == presence
+
+
+def test_a_question_mark_before_a_word_does_not_end_the_sentence(rules):
+    [f] = rules.extract("Lungs clear. ? consolidation at the left base.")
+    assert f.evidence.text == "? consolidation at the left base."
+
+
+@pytest.mark.parametrize("text", [
+    "The lungs are clear. Correlate clinically for infection.",
+    "Recommend CT to evaluate for a nodule.",
+    "Left PICC in place. Correlate clinically for infection.",  # a device explains nothing
+    "Follow-up radiograph recommended to exclude a pneumothorax.",
+])
+def test_a_recommendation_alone_is_no_finding(rules, text):
+    cats = set(found(rules, text))
+    assert not cats & {"pneumonia", "nodule", "lung_lesion", "pneumothorax"}, cats
+
+
+def test_a_recommendation_beside_a_finding_it_may_explain_is_uncertain(rules):
+    got = found(rules, "Right basilar opacity, correlate clinically for pneumonia.")
+    assert got["pneumonia"] == ("uncertain", None, "right")
+    got = found(rules, "Left lower lobe opacity. Correlate clinically for pneumonia.")
+    assert got["pneumonia"][0] == "uncertain"
+    got = found(rules, "Consider follow-up CT to evaluate a possible nodule.")
+    assert got["nodule"][0] == "uncertain"  # a hedge of its own

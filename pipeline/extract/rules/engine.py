@@ -44,6 +44,7 @@ RIGHT_STOP_RE = re.compile(
 # it ("effusions, left greater than right", "nodule, right upper lobe, in size").
 APPOSITIVE_FILLER_RE = re.compile(
     r"\b(?:on|the|in|at|of|side|sided|greater|than|more|less|size|volume|extent)\b|[\s>.<]")
+UNEXPLAINING = frozenset({"support_devices", "fracture"})  # no anchor for a recommendation
 _RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml",
               "sections.yaml", "spelling.yaml")
 
@@ -65,6 +66,7 @@ class _Candidate:
     region: str | None
     start: int  # mention offsets
     end: int
+    asked: bool = False  # only a recommendation names it (triggers.yaml: hypothetical)
 
 
 class RuleExtractor:
@@ -115,15 +117,30 @@ class RuleExtractor:
         candidates = []
         for i, m in enumerate(mentions):
             presence = rules_scope.presence_of(lay, m.start, m.end, m.kind)
+            asked = presence is None  # a recommendation's object: kept only if anchored
+            presence = presence or Presence.uncertain
             sev, side, region = self._modify(lower, lay, mentions, i, mods, mod_starts)
             if presence is Presence.absent:
                 sev = None
-            cand = _Candidate(m.category, presence, sev, side, region, m.start, m.end)
-            candidates.append(cand)
-            if m.kind == "strong":
-                for other in self._implies.get(m.category, ()):
-                    candidates.append(_Candidate(other, presence, sev, side, region, m.start, m.end))
+            cats = [m.category, *(self._implies.get(m.category, ()) if m.kind == "strong" else ())]
+            candidates += [_Candidate(c, presence, sev, side, region, m.start, m.end, asked)
+                           for c in cats]
+        candidates = self._anchor_asked(text, lay, candidates)
         return self._instances(text, lay, self._inherit_location(text, lay, candidates))
+
+    def _anchor_asked(self, text: str, lay, candidates: list[_Candidate]) -> list[_Candidate]:
+        """What a recommendation asks about is an uncertain finding only when the same or the
+        previous sentence states a finding it may explain ("right basilar opacity, correlate
+        clinically for pneumonia"); otherwise it is none ("lungs clear. Correlate clinically
+        for infection."). Devices explain nothing."""
+        if not any(c.asked for c in candidates):
+            return candidates
+        seen = {rules_scope.sentence_index(lay, c.start) for c in candidates
+                if not c.asked and c.presence is not Presence.absent
+                and c.category not in UNEXPLAINING}
+        return [c for c in candidates if not c.asked
+                or seen & {rules_scope.sentence_index(lay, c.start),
+                           rules_scope.sentence_index(lay, c.start) - 1}]
 
     def _inherit_location(self, text: str, lay, candidates: list[_Candidate]) -> list[_Candidate]:
         """An unlocated finding takes the side (and zone) of a located one in its sentence.

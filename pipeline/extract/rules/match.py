@@ -77,8 +77,9 @@ def mention_matcher() -> MentionMatcher:
         patterns=tuple((re.compile(p), c, k) for p, c, k in patterns))
 
 
-# Cue kinds: NEG_F / NEG_B / UNC_F / UNC_B / UNC_BI / PSEUDO / TERM, as flags in one int.
-NEG_F, NEG_B, UNC_F, UNC_B, UNC_BI, PSEUDO, TERM = (1 << i for i in range(7))
+# Cue kinds: NEG_F / NEG_B / UNC_F / UNC_B / UNC_BI / PSEUDO / TERM / HYPO, as flags in one
+# int. A HYPO cue (a recommendation) is also an UNC_F cue: it governs like one.
+NEG_F, NEG_B, UNC_F, UNC_B, UNC_BI, PSEUDO, TERM, HYPO = (1 << i for i in range(8))
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def cue_matcher() -> CueMatcher:
     kinds: dict[str, int] = {}
     for flag, items in ((NEG_F, t.neg_forward), (NEG_B, t.neg_backward), (UNC_F, t.unc_forward),
                         (UNC_B, t.unc_backward), (UNC_BI, t.unc_bidirectional),
-                        (PSEUDO, t.pseudo), (TERM, t.termination)):
+                        (PSEUDO, t.pseudo), (TERM, t.termination),
+                        (HYPO | UNC_F, t.hypothetical)):
         for item in items:
             for form in spelling_variants(item):  # "is favoured" as well as "is favored"
                 key = normalise(form)

@@ -15,10 +15,20 @@ from dataclasses import dataclass
 
 from db.models import Presence
 from pipeline import sections
-from pipeline.extract.rules.match import NEG_B, NEG_F, PSEUDO, TERM, UNC_B, UNC_BI, UNC_F
+from pipeline.extract.rules.match import (
+    HYPO,
+    NEG_B,
+    NEG_F,
+    PSEUDO,
+    TERM,
+    UNC_B,
+    UNC_BI,
+    UNC_F,
+)
 
 # Sentence ends: . ! ? followed by space or end (so "1.5 cm" and "5.2" stay whole), or a newline.
-SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)|\n")
+# A "?" that stands before a word rather than after one asks about what follows ("? pneumonia").
+SENTENCE_END_RE = re.compile(r"(?:[.!]|(?<=[^\s(])\?)(?=\s|$)|\n")
 CLAUSE_END_RE = re.compile(r"[;:]")
 # A ":" that only introduces a one-word answer about what stands left of it ("Pneumothorax:
 # none.", "Effusion: negative") ends neither a sentence nor a clause: the answer is a backward cue.
@@ -101,34 +111,46 @@ def sentence_of(lay: Layout, text: str, start: int) -> tuple[int, int]:
     return lo, hi
 
 
-def presence_of(lay: Layout, start: int, end: int, kind: str) -> Presence:
-    """Presence of one mention from the cues in its clause (rules: triggers.yaml header)."""
+def sentence_index(lay: Layout, start: int) -> int:
+    """The index of the sentence ``start`` lies in (0 for the first)."""
+    return bisect_right(lay.sentence_ends, start)
+
+
+def presence_of(lay: Layout, start: int, end: int, kind: str) -> Presence | None:
+    """Presence of one mention from the cues in its clause (rules: triggers.yaml header);
+    None when only a recommendation asks about it ("correlate clinically for infection")."""
     if kind == "absent":
         return Presence.absent
     lo, hi = clause_of(lay, start, end)
     cues, starts = lay.cues, lay.cue_starts
     label = label_of(lay, start, end)
     answer = label[1] if label else hi  # a template answer governs its label's mentions
-    fwd_neg = fwd_unc = bwd_neg = bwd_unc = False
+    fwd_neg = unc = bwd_neg = hypo = False
     for k in range(bisect_left(starts, lo), len(cues)):
         c_start, c_end, flags = cues[k]
         if c_start >= hi:
             break
         if c_start < end:  # before the mention, or inside it ("heart may be enlarged")
             fwd_neg = fwd_neg or bool(flags & NEG_F)
-            fwd_unc = fwd_unc or bool(flags & UNC_F) or (
+            hedged = bool(flags & UNC_F) or (
                 bool(flags & UNC_BI) and "," not in lay.lower[c_end:start])
         elif c_start >= answer:  # "Pneumothorax: No." / "Consolidation: possible, left"
             bwd_neg = bwd_neg or bool(flags & (NEG_B | NEG_F))
-            bwd_unc = bwd_unc or bool(flags & (UNC_B | UNC_F | UNC_BI))
+            hedged = bool(flags & (UNC_B | UNC_F | UNC_BI))
         else:
             bwd_neg = bwd_neg or bool(flags & NEG_B)
-            bwd_unc = bwd_unc or bool(flags & UNC_B) or (
+            hedged = bool(flags & UNC_B) or (
                 bool(flags & UNC_BI) and "," not in lay.lower[end:c_start])
+        if hedged and flags & HYPO and c_start < end:
+            hypo = True
+        elif hedged:
+            unc = True
     if fwd_neg:  # "no opacity to suggest pneumonia": negation governs its clause to the right
         return Presence.absent
-    if fwd_unc or bwd_unc:  # "cannot be excluded": uncertainty beats negation (CheXpert)
+    if unc:  # "cannot be excluded": uncertainty beats negation (CheXpert)
         return Presence.uncertain
+    if hypo:
+        return None
     if bwd_neg:
         return Presence.absent
     return Presence.uncertain if kind == "weak" else Presence.present
