@@ -352,3 +352,11 @@ def test_a_recommendation_beside_a_finding_it_may_explain_is_uncertain(rules):
     assert got["pneumonia"][0] == "uncertain"
     got = found(rules, "Consider follow-up CT to evaluate a possible nodule.")
     assert got["nodule"][0] == "uncertain"  # a hedge of its own
+
+
+@pytest.mark.parametrize("text, severity", [
+    ("Mild-moderate cardiomegaly.", "moderate"), ("Small/moderate left effusion.", "moderate"),
+    ("Moderate-severe edema.", "severe"),
+])
+def test_hyphenated_and_slashed_ranges_take_their_upper_end(rules, text, severity):
+    assert next(iter(found(rules, text).values()))[1] == severity
