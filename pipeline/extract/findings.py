@@ -8,6 +8,7 @@ the benchmarks treat them alike. ``evidence`` must be a verbatim slice of the re
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,6 +45,10 @@ class ExtractedFinding(BaseModel):
     def side(self) -> Side | None:
         return self.location.side
 
+    @property
+    def region(self) -> str | None:
+        return self.location.region
+
     def to_json(self) -> dict:
         """The file-mode JSON object (``side`` repeated at top level, as the contract asks)."""
         d = self.model_dump(mode="json")
@@ -59,28 +64,53 @@ PRESENCE_RANK = {Presence.present: 2, Presence.uncertain: 1, Presence.absent: 0}
 SEVERITY_RANK = {Severity.mild: 1, Severity.moderate: 2, Severity.severe: 3}
 
 
-def fold_by_category(findings: Iterable[ExtractedFinding]) -> dict[str, ExtractedFinding]:
-    """One finding per category, the CheXpert way: category -> its folded finding.
+class FindingLike(Protocol):
+    """What the fold reads: an ExtractedFinding, a db Finding row, a demo truth item."""
+
+    category: str
+    presence: Presence
+    severity: Severity | None
+
+    @property
+    def side(self) -> Side | None: ...
+
+    @property
+    def region(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class CategoryAnswer:
+    """One category's folded answer for a report (CheXpert's 1 / -1 / 0, plus the grade)."""
+
+    category: str
+    presence: Presence
+    severity: Severity | None
+    side: Side | None
+    region: str | None
+    source: FindingLike  # the first finding at the winning presence (its evidence, its id)
+
+
+def fold_by_category(findings: Iterable[FindingLike]) -> dict[str, CategoryAnswer]:
+    """One answer per category, the CheXpert way: category -> its folded answer.
 
     Only where a per-category answer is wanted (CheXpert export, scoring benches, per-category
     agreement); extractors and the store keep one finding per instance. The strongest presence
     wins (present > uncertain > absent); among the findings at that presence severity maxes,
-    distinct sides merge to bilateral, the first region and the first evidence are kept.
+    distinct sides merge to bilateral, the first region is kept.
     """
-    by_cat: dict[str, list[ExtractedFinding]] = {}
+    by_cat: dict[str, list[FindingLike]] = {}
     for f in findings:
         by_cat.setdefault(f.category, []).append(f)
     out = {}
     for cat, group in by_cat.items():
         top = max(PRESENCE_RANK[f.presence] for f in group)
         best = [f for f in group if PRESENCE_RANK[f.presence] == top]
-        sides = {f.location.side for f in best if f.location.side}
+        sides = {Side(f.side) for f in best if f.side}
         side = sides.pop() if len(sides) == 1 else (Side.bilateral if sides else None)
-        out[cat] = best[0].model_copy(update={
-            "severity": max((f.severity for f in best if f.severity), key=SEVERITY_RANK.get,
-                            default=None),
-            "location": Location(side=side, region=next(
-                (f.location.region for f in best if f.location.region), None))})
+        severity = max((Severity(f.severity) for f in best if f.severity),
+                       key=SEVERITY_RANK.get, default=None)
+        out[cat] = CategoryAnswer(cat, Presence(best[0].presence), severity, side,
+                                  next((f.region for f in best if f.region), None), best[0])
     return out
 
 
