@@ -17,7 +17,9 @@ end (. ! ? ;) and is followed by
 A section runs from its header to the next header. A template field label ("Pleural effusion:
 Moderate right.") is no header: its answer is about it (``field_labels``). A context section (``image: false``) also ends
 at a blank line or at a template field label at a line start ("Lungs: clear"), since a history
-or a comparison is one short statement: what follows it is read.
+or a comparison is one short statement: what follows it is read. In a report with no image
+section header at all, the last context section is one sentence long: the unlabelled text after
+it is the findings ("COMPARISON: Yesterday. ETT tip 3 cm above the carina.").
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ INLINE_LABEL_RE = re.compile(
     r"(?<=[.;!?])[ \t]+[A-Za-z][A-Za-z/&()-]*(?:[ \t]+[A-Za-z/&()-]+){0,3}[ \t]*:(?!\d)")
 BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
 _CONTENT_RE = re.compile(r"\S")
+_SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)")
 _SENTENCE_END = ".!?;"
 _DASHES = ("-", "\u2013", "\u2014")  # hyphen, en dash, em dash
 
@@ -130,9 +133,15 @@ def split_sections(text: str, headers: list[Header] | None = None) -> list[Secti
     if not headers:
         return []
     image = _grammar().image
+    # With no FINDINGS/IMPRESSION header at all, the findings are the unlabelled text after the
+    # last context section ("COMPARISON: Yesterday. ETT tip 3 cm above the carina. ...").
+    unlabelled = not any(image[h.section] for h in headers)
     out = []
     for i, h in enumerate(headers):
         end = headers[i + 1].start if i + 1 < len(headers) else len(text)
+        if not image[h.section] and unlabelled and i + 1 == len(headers):
+            stop = _SENTENCE_END_RE.search(text, h.end, end)
+            end = stop.end() if stop else end
         if not image[h.section]:
             body = _CONTENT_RE.search(text, h.end, end)  # "HISTORY:\n\nCough.": the body is "Cough."
             if body:

@@ -55,6 +55,23 @@ def test_what_a_history_asks_is_no_finding_but_what_follows_it_is(rules, text):
     assert found(rules, text) == {"pleural_effusion": ("present", "mild", "right")}
 
 
+def test_without_a_findings_header_the_text_after_a_context_sentence_is_read(rules):
+    text = ("PORTABLE AP CHEST, 0500 HRS. COMPARISON: Yesterday. ETT tip 3 cm above carina. "
+            "Small b/l effusions. No PTX.")
+    got = found(rules, text)
+    assert got["pleural_effusion"] == ("present", "mild", "bilateral")
+    assert got["pneumothorax"][0] == "absent" and got["support_devices"][0] == "present"
+    # with a findings header, what stands between stays part of the comparison
+    got = found(rules, "COMPARISON: 2019. Right effusion then. FINDINGS: No effusion.")
+    assert got == {"pleural_effusion": ("absent", None, None)}
+
+
+def test_a_history_of_is_the_patients_past(rules):
+    assert "pneumonia" not in found(rules, "History of pneumonia. Clear lungs.")
+    got = found(rules, "Right lower lobe opacity in a patient with history of pneumonia.")
+    assert got["pneumonia"][0] == "uncertain"  # an opacity it may explain stands beside it
+
+
 @pytest.mark.parametrize("text, category, presence", [
     ("Findings suggest early pneumonia.", "pneumonia", "uncertain"),
     ("Comparison is made with the prior study. Small left pneumothorax.", "pneumothorax",

@@ -72,3 +72,10 @@ def test_ingest_stores_the_sections_of_the_same_grammar():
     assert r.impression == "Left base opacity, atelectasis or pneumonia."
     r = parse_report("Conclusion: No acute disease. Findings suggest nothing more.")
     assert (r.impression, r.findings) == ("No acute disease. Findings suggest nothing more.", None)
+
+
+def test_with_no_image_header_the_last_context_section_is_one_sentence():
+    text = "PORTABLE AP CHEST. COMPARISON: Yesterday. ETT tip above the carina. No PTX."
+    assert sections(text) == [("comparison", "Yesterday.")]
+    text = "COMPARISON: Yesterday. ETT tip above the carina. FINDINGS: No PTX."
+    assert sections(text)[0] == ("comparison", "Yesterday. ETT tip above the carina.")
