@@ -23,7 +23,7 @@ import os
 import re
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
@@ -121,15 +121,21 @@ def _labelled_counts(extractor: RuleExtractor, items: list[dict]) -> Counter:
     """tp / fp / fn of (category, presence), and severity / side agreement on the matches."""
     c: Counter = Counter()
     for item in items:
-        pred = {(f.category, f.presence.value): f for f in extractor.extract(item["text"])}
-        gold = {(g["category"], g["presence"]): g for g in item["findings"]}
+        pred, gold = defaultdict(list), defaultdict(list)
+        for f in extractor.extract(item["text"]):
+            pred[f.category, f.presence.value].append(
+                (f.severity.value if f.severity else None, f.side.value if f.side else None))
+        for g in item["findings"]:
+            gold[g["category"], g["presence"]].append((g["severity"], g["side"]))
         c["tp"] += len(pred.keys() & gold.keys())
         c["fp"] += len(pred.keys() - gold.keys())
         c["fn"] += len(gold.keys() - pred.keys())
         for k in pred.keys() & gold.keys():
-            f, g = pred[k], gold[k]
-            c["sev"] += (f.severity.value if f.severity else None) == g["severity"]
-            c["side"] += (f.side.value if f.side else None) == g["side"]
+            for severity, side in gold[k]:  # each gold instance against the same-side one
+                got = next((p for p in pred[k] if p[1] == side), pred[k][0])
+                c["n"] += 1
+                c["sev"] += got[0] == severity
+                c["side"] += got[1] == side
     return c
 
 
@@ -143,7 +149,7 @@ def score_labelled(extractor: RuleExtractor, path: Path) -> dict[str, float]:
     items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     c = _labelled_counts(extractor, items)
     p, r, f1 = prf(c["tp"], c["fp"], c["fn"])
-    tp = max(c["tp"], 1)
+    tp = max(c["n"], 1)
     print(f"\nLABELLED SET ({len(items)} sentences): presence-aware micro P {p:.3f} R {r:.3f} "
           f"F1 {f1:.3f} (target 0.92: ratio {f1 / 0.92:.3f}); on matched findings severity "
           f"{c['sev'] / tp:.3f}, side {c['side'] / tp:.3f}")
@@ -151,7 +157,7 @@ def score_labelled(extractor: RuleExtractor, path: Path) -> dict[str, float]:
     families = sorted({t for item in items for t in item["tags"] if FAMILY_TAG.match(t)})
     for tag in families:
         fc = _labelled_counts(extractor, [i for i in items if tag in i["tags"]])
-        n, ftp = sum(tag in i["tags"] for i in items), max(fc["tp"], 1)
+        n, ftp = sum(tag in i["tags"] for i in items), max(fc["n"], 1)
         figures[f"{tag}_f1"] = _f1(fc)
         print(f"  family {tag:14s} {n:3d} sentences: F1 {_f1(fc):.3f}, severity "
               f"{fc['sev'] / ftp:.3f}, side {fc['side'] / ftp:.3f}")

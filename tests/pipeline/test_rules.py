@@ -48,9 +48,20 @@ def test_presence(rules, text, category, presence):
 
 
 def test_severity_and_side(rules):
-    got = found(rules, "Large left and small right pleural effusions. Mild bibasilar atelectasis.")
-    assert got["pleural_effusion"] == ("present", "severe", "bilateral")
+    text = "Large left and small right pleural effusions. Mild bibasilar atelectasis."
+    got = found(rules, text)
     assert got["atelectasis"] == ("present", "mild", "bilateral")
+    # one instance per side, each with its own grade; the CheXpert fold merges them
+    effusions = [f for f in rules.extract(text) if f.category == "pleural_effusion"]
+    assert sorted((f.side.value, f.severity.value) for f in effusions) == [("left", "severe"),
+                                                                          ("right", "mild")]
+    folded = fold_by_category(effusions)["pleural_effusion"]
+    assert (folded.severity.value, folded.side.value) == ("severe", "bilateral")
+    assert found(rules, "Bilateral effusions, right greater than left.")["pleural_effusion"][2] \
+        == "bilateral"
+    zones = {(f.side.value, f.location.region) for f in rules.extract(
+        "Right upper and left lower lobe nodules.") if f.category == "nodule"}
+    assert zones == {("right", "upper"), ("left", "lower")}
     assert found(rules, "Small to moderate left pleural effusion.")["pleural_effusion"][1] == "moderate"
     got = found(rules, "Massive right pleural effusion with mediastinal shift to the left.")
     assert got["pleural_effusion"] == ("present", "severe", "right")

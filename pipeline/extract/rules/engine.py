@@ -44,6 +44,7 @@ RIGHT_STOP_RE = re.compile(
 # it ("effusions, left greater than right", "nodule, right upper lobe, in size").
 APPOSITIVE_FILLER_RE = re.compile(
     r"\b(?:on|the|in|at|of|side|sided|greater|than|more|less|size|volume|extent)\b|[\s>.<]")
+COORDINATION_RE = re.compile(r"\band\b|,|&")  # "right and left", "right, left"
 UNEXPLAINING = frozenset({"support_devices", "fracture"})  # no anchor for a recommendation
 _RESOURCES = ("vocabulary.yaml", "triggers.yaml", "severity.yaml", "locations.yaml",
               "sections.yaml", "spelling.yaml")
@@ -67,6 +68,38 @@ class _Candidate:
     start: int  # mention offsets
     end: int
     asked: bool = False  # only a recommendation names it (triggers.yaml: hypothetical)
+
+
+def _read(window) -> tuple[Severity | None, Side | None, str | None]:
+    """Severity (the highest), side (two sides: bilateral) and region (the first) of a window
+    of (position, Modifier)."""
+    sev = side = region = None
+    for _, mod in window:
+        if mod.severity and (sev is None or SEVERITY_RANK[mod.severity] > SEVERITY_RANK[sev]):
+            sev = mod.severity
+        if mod.side:
+            side = mod.side if side in (None, mod.side) else Side.bilateral
+        if mod.region and region is None:
+            region = mod.region
+    return sev, side, region
+
+
+def _per_side(lower: str, window, mention_start: int) -> list[tuple[list, list]]:
+    """(own, shared) modifier windows: one per side when the words before the mention name a
+    right and a left joined by "and" or a comma ("moderate right and small left pleural
+    effusions": right moderate, left mild), else the whole window. Shared words after the
+    second side ("right and left lower lobe") fill what a side's own words leave open."""
+    sides = [k for k, (pos, mod) in enumerate(window)
+             if pos < mention_start and mod.side in (Side.left, Side.right)]
+    if len(sides) != 2 or window[sides[0]][1].side == window[sides[1]][1].side:
+        return [(window, [])]
+    a, b = sides
+    joint = COORDINATION_RE.search(lower, window[a][0], window[b][0])
+    if not joint:
+        return [(window, [])]
+    c = next(k for k in range(a + 1, b + 1) if window[k][0] >= joint.end())
+    shared = window[b + 1:]
+    return [(window[:c], shared), (window[c:b + 1], shared)]
 
 
 class RuleExtractor:
@@ -119,12 +152,12 @@ class RuleExtractor:
             presence = rules_scope.presence_of(lay, m.start, m.end, m.kind)
             asked = presence is None  # a recommendation's object: kept only if anchored
             presence = presence or Presence.uncertain
-            sev, side, region = self._modify(lower, lay, mentions, i, mods, mod_starts)
-            if presence is Presence.absent:
-                sev = None
             cats = [m.category, *(self._implies.get(m.category, ()) if m.kind == "strong" else ())]
-            candidates += [_Candidate(c, presence, sev, side, region, m.start, m.end, asked)
-                           for c in cats]
+            for sev, side, region in self._modify(lower, lay, mentions, i, mods, mod_starts):
+                if presence is Presence.absent:
+                    sev = None
+                candidates += [_Candidate(c, presence, sev, side, region, m.start, m.end, asked)
+                               for c in cats]
         candidates = self._anchor_asked(text, lay, candidates)
         return self._instances(text, lay, self._inherit_location(text, lay, candidates))
 
@@ -166,7 +199,8 @@ class RuleExtractor:
         return out
 
     def _modify(self, lower: str, lay, mentions: list[Mention], i: int, mods, mod_starts):
-        """Severity, side and region from modifier words in the mention's window."""
+        """(severity, side, region) readings from modifier words in the mention's window: one,
+        or one per side of "moderate right and small left pleural effusions"."""
         m = mentions[i]
         lo, _ = rules_scope.clause_of(lay, m.start, m.end)
         if i and mentions[i - 1].end > lo and mentions[i - 1].end <= m.start:
@@ -183,20 +217,15 @@ class RuleExtractor:
             stop = RIGHT_STOP_RE.search(lower, stop.end(), right)  # "effusions, L>R"
         if stop:
             right = stop.start()
-        sev = side = region = None
         first = bisect_left(mod_starts, lo)
-        for k in range(first, len(mods)):
-            pos, mod = mods[k]
-            if pos >= right:
-                break
-            if mod.severity and (sev is None or SEVERITY_RANK[mod.severity] > SEVERITY_RANK[sev]):
-                sev = mod.severity
-            if mod.side:
-                side = mod.side if side in (None, mod.side) else Side.bilateral
-            if mod.region and region is None:
-                region = mod.region
+        window = mods[first:bisect_left(mod_starts, right, lo=first)]
         now = self._current_grade(mentions, i, mods, first, sentence_end)
-        return now or sev, side, region
+        readings = []
+        for own, shared in _per_side(lower, window, m.start):
+            sev, side, region = _read(own)
+            dsev, _, dregion = _read(shared)
+            readings.append((now or sev or dsev, side, region or dregion))
+        return readings
 
     def _appositive(self, lower: str, start: int, right: int) -> bool:
         """Is the comma phrase from ``start`` only modifier words ("effusions, L>R",
