@@ -120,6 +120,7 @@ def test_resolution_is_absent(rules, text, category):
      "mild"),
     ("Near complete resolution of the left effusion.", "pleural_effusion", "mild"),
     ("Partial resolution of the right lower lobe pneumonia.", "pneumonia", None),
+    ("The right lower lobe opacity has largely cleared.", "lung_opacity", "mild"),
     ("The pneumonia has not resolved.", "pneumonia", None),
 ])
 def test_a_finding_not_fully_resolved_is_present(rules, text, category, severity):
@@ -215,6 +216,8 @@ def test_typo_correction_can_be_turned_off():
     ("R IJ line in place.", "support_devices", "right"),
     ("Small effusion (R).", "pleural_effusion", "right"),
     ("Atelectasis, left lower lobe.", "atelectasis", "left"),  # a comma phrase of sides only
+    ("RLZ consolidation.", "consolidation", "right"),  # British zone shorthand
+    ("LLL collapse.", "atelectasis", "left"),
 ])
 def test_side_shorthand(rules, text, category, side):
     assert found(rules, text)[category][2] == side
@@ -338,6 +341,9 @@ def test_heart_and_mediastinum_normal_rules_out_both(rules, text):
      "uncertain"),
     ("A pneumothorax cannot be confidently ruled out.", "pneumothorax", "uncertain"),
     ("A small effusion could not be excluded.", "pleural_effusion", "uncertain"),
+    ("Cannot entirely exclude a small effusion.", "pleural_effusion", "uncertain"),
+    ("Unable to exclude a pneumothorax.", "pneumothorax", "uncertain"),
+    ("Appearances may well represent atelectasis.", "atelectasis", "uncertain"),
     ("There is a not inconsiderable left pleural effusion.", "pleural_effusion", "present"),
     ("There is nothing to indicate a pneumothorax.", "pneumothorax", "absent"),
     ("Nothing to suggest pulmonary edema.", "edema", "absent"),
