@@ -32,10 +32,10 @@ from pipeline import vocab
 
 # A template field label at a line start: "Lungs:", "Pleural effusion:", "Heart size:".
 FIELD_LABEL_RE = re.compile(r"(?m)^[ \t]*[A-Za-z][A-Za-z /&()-]{1,40}?[ \t]*:")
-# The same label after a sentence end, in an inline template ("Heart: normal. Pneumothorax:
-# none."): up to four words, and not a time ("at 10:30").
+# The same label after a sentence end or a header, in an inline template ("Heart: normal.
+# Pneumothorax: none.", "FINDINGS: Pleural effusion: small."): up to four words, not a time.
 INLINE_LABEL_RE = re.compile(
-    r"(?<=[.;!?])[ \t]+[A-Za-z][A-Za-z/&()-]*(?:[ \t]+[A-Za-z/&()-]+){0,3}[ \t]*:(?!\d)")
+    r"(?<=[.;!?:])[ \t]+[A-Za-z][A-Za-z/&()-]*(?:[ \t]+[A-Za-z/&()-]+){0,3}[ \t]*:(?!\d)")
 BLANK_LINE_RE = re.compile(r"\n[ \t]*\n")
 _CONTENT_RE = re.compile(r"\S")
 _SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)")
@@ -156,10 +156,11 @@ def split_sections(text: str, headers: list[Header] | None = None) -> list[Secti
 def field_labels(text: str, headers: list[Header]) -> list[tuple[int, int]]:
     """(start, end just after the colon) of every template field label that is no section
     header, by start: "Pleural effusion: Moderate right.", "Devices: None.", "Lungs: Clear."."""
-    if ":" not in text:
-        return []
     header_ends = {h.end for h in headers}
-    spans = {(m.start(), m.end()) for regex in (FIELD_LABEL_RE, INLINE_LABEL_RE)
+    if text.count(":") <= sum(text[e - 1] == ":" for e in header_ends):
+        return []  # every colon is a header's (as in Open-i): no label to look for
+    spans = {(m.end() - len(m.group().lstrip()), m.end())
+             for regex in (FIELD_LABEL_RE, INLINE_LABEL_RE)
              for m in regex.finditer(text) if m.end() not in header_ends}
     return sorted(spans)
 

@@ -79,3 +79,14 @@ def test_with_no_image_header_the_last_context_section_is_one_sentence():
     assert sections(text) == [("comparison", "Yesterday.")]
     text = "COMPARISON: Yesterday. ETT tip above the carina. FINDINGS: No PTX."
     assert sections(text)[0] == ("comparison", "Yesterday. ETT tip above the carina.")
+
+
+def test_field_labels_are_no_headers():
+    from pipeline.sections import field_labels
+
+    text = "FINDINGS: Pleural effusion: Small left.\nDevices: None.\nIMPRESSION: Effusion."
+    labels = [text[s:e] for s, e in field_labels(text, find_headers(text))]
+    assert labels == ["Pleural effusion:", "Devices:"]
+    text = "Findings - Heart: normal."  # a dash header, then a label's colon
+    assert field_labels(text, find_headers(text))
+    assert field_labels("FINDINGS: Clear.", find_headers("FINDINGS: Clear.")) == []
