@@ -90,7 +90,7 @@ def _per_side(lower: str, window, mention_start: int) -> list[tuple[list, list]]
     effusions": right moderate, left mild), else the whole window. Shared words after the
     second side ("right and left lower lobe") fill what a side's own words leave open."""
     sides = [k for k, (pos, mod) in enumerate(window)
-             if pos < mention_start and mod.side in (Side.left, Side.right)]
+             if mod.side and pos < mention_start and mod.side is not Side.bilateral]
     if len(sides) != 2 or window[sides[0]][1].side == window[sides[1]][1].side:
         return [(window, [])]
     a, b = sides
@@ -147,13 +147,15 @@ class RuleExtractor:
         lay = rules_scope.layout(text, lower, self._cues.find(lower), headers)
         mods = self._modifiers.find(lower)
         mod_starts = [p for p, _ in mods]
+        has_now = any(mod.current for _, mod in mods)  # change language: rare, so checked once
         candidates = []
         for i, m in enumerate(mentions):
             presence = rules_scope.presence_of(lay, m.start, m.end, m.kind)
             asked = presence is None  # a recommendation's object: kept only if anchored
             presence = presence or Presence.uncertain
             cats = [m.category, *(self._implies.get(m.category, ()) if m.kind == "strong" else ())]
-            for sev, side, region in self._modify(lower, lay, mentions, i, mods, mod_starts):
+            for sev, side, region in self._modify(lower, lay, mentions, i, mods, mod_starts,
+                                                  has_now):
                 if presence is Presence.absent:
                     sev = None
                 candidates += [_Candidate(c, presence, sev, side, region, m.start, m.end, asked)
@@ -198,7 +200,8 @@ class RuleExtractor:
                 out.append(c)
         return out
 
-    def _modify(self, lower: str, lay, mentions: list[Mention], i: int, mods, mod_starts):
+    def _modify(self, lower: str, lay, mentions: list[Mention], i: int, mods, mod_starts,
+                has_now: bool):
         """(severity, side, region) readings from modifier words in the mention's window: one,
         or one per side of "moderate right and small left pleural effusions"."""
         m = mentions[i]
@@ -219,9 +222,13 @@ class RuleExtractor:
             right = stop.start()
         first = bisect_left(mod_starts, lo)
         window = mods[first:bisect_left(mod_starts, right, lo=first)]
-        now = self._current_grade(mentions, i, mods, first, sentence_end)
+        now = self._current_grade(mentions, i, mods, first, sentence_end) if has_now else None
+        parts = _per_side(lower, window, m.start)
+        if len(parts) == 1:
+            sev, side, region = _read(window)
+            return [(now or sev, side, region)]
         readings = []
-        for own, shared in _per_side(lower, window, m.start):
+        for own, shared in parts:
             sev, side, region = _read(own)
             dsev, _, dregion = _read(shared)
             readings.append((now or sev or dsev, side, region or dregion))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from db.models import Severity, Side
 from pipeline import vocab
@@ -31,21 +31,25 @@ class Mention:
     kind: str  # "strong" | "weak" | "absent" ("ignore" matches are dropped)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: pattern_hits caches on it
 class MentionMatcher:
     regex: re.Pattern
     by_phrase: dict[str, tuple[tuple[str, str], ...]]  # normalised phrase -> ((category, kind), ...)
     patterns: tuple[tuple[re.Pattern, str, str], ...]  # (compiled pattern, category, kind)
 
+    @lru_cache(maxsize=1 << 14)  # noqa: B019 - the matcher is built once per process
+    def pattern_hits(self, text: str) -> tuple[tuple[str, str], ...]:
+        """(category, kind) of every pattern that matches the whole of ``text``."""
+        return tuple((c, k) for p, c, k in self.patterns if p.fullmatch(text))
+
     def find(self, lower: str) -> list[Mention]:
         """All mentions in lower-cased text, left to right (one phrase may name two categories)."""
         out: list[Mention] = []
+        by_phrase = self.by_phrase
         for m in self.regex.finditer(lower):
             s, e = m.span()
-            hits = self.by_phrase.get(normalise(m.group()))
-            if hits is None:
-                text = m.group()
-                hits = tuple((c, k) for p, c, k in self.patterns if p.fullmatch(text))
+            text = m.group()
+            hits = by_phrase.get(text) or by_phrase.get(normalise(text)) or self.pattern_hits(text)
             for cat, kind in hits:
                 if kind != "ignore":
                     out.append(Mention(s, e, cat, kind))
@@ -90,7 +94,8 @@ class CueMatcher:
     def find(self, lower: str) -> list[tuple[int, int, int]]:
         """(start, end, flags) of every cue, pseudo cues included (callers skip them)."""
         kinds = self.kinds
-        return [(m.start(), m.end(), kinds[normalise(m.group())]) for m in self.regex.finditer(lower)]
+        return [(m.start(), m.end(), kinds.get(m.group()) or kinds[normalise(m.group())])
+                for m in self.regex.finditer(lower)]
 
 
 @cache
@@ -129,7 +134,8 @@ class ModifierMatcher:
 
     def find(self, lower: str) -> list[tuple[int, Modifier]]:
         meaning, by_group = self.meaning, self.by_group
-        return [(m.start(), by_group[m.lastgroup] if m.lastgroup else meaning[normalise(m.group())])
+        return [(m.start(), by_group[m.lastgroup] if m.lastgroup
+                 else meaning.get(m.group()) or meaning[normalise(m.group())])
                 for m in self.regex.finditer(lower)]
 
 

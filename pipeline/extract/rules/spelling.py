@@ -26,6 +26,7 @@ from pipeline import vocab
 _ESCAPE_RE = re.compile(r"\\[a-zA-Z]")  # "\s" in a lexicon regex is no letter "s"
 _WORD_RE = re.compile(r"[a-z]+")
 _DOUBLED_RE = re.compile(r"(.)\1+")
+_NON_LETTERS_RE = re.compile(r"[^a-z]+")
 ENGLISH_WORDS = "frequency_dictionary_en_82_765.txt"  # shipped inside the symspellpy package
 
 
@@ -92,8 +93,9 @@ class TypoCorrector:
 
     def correct(self, text: str, lower: str) -> Corrected | None:
         """``text`` with its typos corrected, or None when it has none (the common case)."""
-        if not set(self._token_re.findall(lower)) - self._known:
-            return None
+        n = self._cfg.min_length
+        if not {w for w in _NON_LETTERS_RE.split(lower) if len(w) >= n} - self._known:
+            return None  # one C-level split and a set difference for most reports
         parts, low, starts, shifts = [], [], [], []
         last = shift = 0
         for m in self._token_re.finditer(lower):
