@@ -272,6 +272,10 @@ def test_chf_names_edema_only_with_edema_wording_beside_it(rules):
     ("Consolidation: Possible, left lower lobe.", "consolidation", ("uncertain", None, "left")),
     ("Edema: Mild interstitial.", "edema", ("present", "mild", None)),
     ("Heart size: Normal.", "cardiomegaly", ("absent", None, None)),
+    ("Heart: not enlarged.", "cardiomegaly", ("absent", None, None)),
+    ("Effusion: nil.", "pleural_effusion", ("absent", None, None)),  # British "nil"
+    ("Pleural effusion: Present, moderate, right-sided.", "pleural_effusion",
+     ("present", "moderate", "right")),
 ])
 def test_a_template_answer_grades_and_places_its_label(rules, text, category, expected):
     assert found(rules, text)[category] == expected
