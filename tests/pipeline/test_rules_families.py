@@ -110,6 +110,7 @@ def test_the_grade_a_finding_has_now(rules, text, category, expected):
     ("Interval resolution of the left effusion.", "pleural_effusion"),
     ("The left lower lobe consolidation is no longer visible.", "consolidation"),
     ("The pneumothorax has disappeared.", "pneumothorax"),
+    ("Interval clearance of the left basal consolidation.", "consolidation"),
 ])
 def test_resolution_is_absent(rules, text, category):
     assert found(rules, text)[category][0] == "absent"
