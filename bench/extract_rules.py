@@ -6,6 +6,12 @@ tuning split (every other labelled report), and the speed in reports/s on one co
 ratios to the acceptance targets (F1 0.90, 2,000 reports/s) and to the medspaCy ConText baseline
 (F1 0.73, ~100 reports/s, measured on this machine).
 
+Also: what the typo correction adds (the same run with it off: findings gained and lost, true
+and false by the gold labels), and the presence-aware micro-F1 of our labelled sentences, over
+all of them and per failure family of issue 11 (tags f1_sections ... f7_hedges). Findings are
+folded per category (``fold_by_category``) before scoring. The last line gives every figure as
+key=value.
+
 Report text is built as the ingest stores it (pipeline.ingest.sources.build_report):
 "COMPARISON: ...\nINDICATION: ...\nFINDINGS: ...\nIMPRESSION: ..."; the extractor ignores the
 comparison and indication sections. Gold labels mapped from the tuning split only.
