@@ -13,6 +13,7 @@ back, so that evidence stays a verbatim slice of the report as written.
 from __future__ import annotations
 
 import re
+import string
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from pipeline import vocab
 _ESCAPE_RE = re.compile(r"\\[a-zA-Z]")  # "\s" in a lexicon regex is no letter "s"
 _WORD_RE = re.compile(r"[a-z]+")
 _DOUBLED_RE = re.compile(r"(.)\1+")
-_NON_LETTERS_RE = re.compile(r"[^a-z]+")
+# ASCII punctuation and digits to spaces: words of letters come out of one str.split (a word
+# with any other character is simply not known, and gets the full look below).
+_SEPARATORS = str.maketrans({c: " " for c in string.punctuation + string.digits})
 ENGLISH_WORDS = "frequency_dictionary_en_82_765.txt"  # shipped inside the symspellpy package
 
 
@@ -94,7 +97,8 @@ class TypoCorrector:
     def correct(self, text: str, lower: str) -> Corrected | None:
         """``text`` with its typos corrected, or None when it has none (the common case)."""
         n = self._cfg.min_length
-        if not {w for w in _NON_LETTERS_RE.split(lower) if len(w) >= n} - self._known:
+        unknown = set(lower.translate(_SEPARATORS).split()) - self._known
+        if not any(len(w) >= n for w in unknown):
             return None  # one C-level split and a set difference for most reports
         parts, low, starts, shifts = [], [], [], []
         last = shift = 0
