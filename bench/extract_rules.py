@@ -6,6 +6,12 @@ tuning split (every other labelled report), and the speed in reports/s on one co
 ratios to the acceptance targets (F1 0.90, 2,000 reports/s) and to the medspaCy ConText baseline
 (F1 0.73, ~100 reports/s, measured on this machine).
 
+Also: what the typo correction adds (the same run with it off: findings gained and lost, true
+and false by the gold labels), and the presence-aware micro-F1 of our labelled sentences, over
+all of them and per failure family of issue 11 (tags f1_sections ... f7_hedges). Findings are
+folded per category (``fold_by_category``) before scoring. The last line gives every figure as
+key=value.
+
 Report text is built as the ingest stores it (pipeline.ingest.sources.build_report):
 "COMPARISON: ...\nINDICATION: ...\nFINDINGS: ...\nIMPRESSION: ..."; the extractor ignores the
 comparison and indication sections. Gold labels mapped from the tuning split only.
@@ -20,13 +26,16 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import time
+from collections import Counter, defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
 
 from pipeline.extract.rules.engine import RuleExtractor  # noqa: E402
+from pipeline.fold import fold_by_category  # noqa: E402
 from pipeline.ingest.sources import StudyItem, iter_openi  # noqa: E402
 
 # ChestX-ray14 label -> our category id (Infiltration and Hernia are not scored: see the issue).
@@ -37,6 +46,7 @@ LABELS = {"Atelectasis": "atelectasis", "Cardiomegaly": "cardiomegaly",
           "Fibrosis": "fibrosis", "Pleural_Thickening": "pleural_thickening"}
 TARGET_F1, BASELINE_F1 = 0.90, 0.73
 TARGET_RPS, BASELINE_RPS = 2000.0, 100.0
+FAMILY_TAG = re.compile(r"f\d_")  # labelled-set tags of issue 11's failure families
 LABELLED = Path(__file__).resolve().parents[1] / "tests" / "data" / "labelled_sentences.jsonl"
 
 
@@ -53,9 +63,10 @@ def load_gold(csv_path: Path) -> dict[str, set[str]]:
 
 
 def predict(extractor: RuleExtractor, text: str, uncertain_positive: bool) -> set[str]:
+    """Categories the report is positive for: findings folded the CheXpert way, per category."""
     ok = {"present", "uncertain"} if uncertain_positive else {"present"}
-    return {f.category for f in extractor.extract(text)
-            if f.presence.value in ok and f.category in LABELS.values()}
+    return {cat for cat, f in fold_by_category(extractor.extract(text)).items()
+            if f.presence.value in ok and cat in LABELS.values()}
 
 
 def score(ids, gold, preds) -> dict[str, tuple[int, int, int]]:
@@ -68,6 +79,17 @@ def score(ids, gold, preds) -> dict[str, tuple[int, int, int]]:
             counts[cat][1] += cat in p and cat not in g
             counts[cat][2] += cat in g and cat not in p
     return {k: tuple(v) for k, v in counts.items()}
+
+
+def _typo_effect(ids, gold, plain, fixed) -> Counter:
+    """Present findings the typo correction adds or removes, true and false by the gold labels."""
+    c: Counter = Counter()
+    for i in ids:
+        for cat in fixed[i] - plain[i]:
+            c["tp" if cat in gold[i] else "fp"] += 1
+        for cat in plain[i] - fixed[i]:
+            c["lost_tp" if cat in gold[i] else "lost_fp"] += 1
+    return c
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -101,23 +123,51 @@ def measure_speed(extractor: RuleExtractor, texts: list[str], min_seconds: float
             return n / elapsed
 
 
-def score_labelled(extractor: RuleExtractor, path: Path) -> None:
-    """Presence-aware micro-F1 on our labelled sentences (category AND presence must match)."""
-    tp = fp = fn = sev = side = 0
-    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def _labelled_counts(extractor: RuleExtractor, items: list[dict]) -> Counter:
+    """tp / fp / fn of (category, presence), and severity / side agreement on the matches."""
+    c: Counter = Counter()
     for item in items:
-        pred = {(f.category, f.presence.value): f for f in extractor.extract(item["text"])}
-        gold = {(g["category"], g["presence"]): g for g in item["findings"]}
-        tp, fp, fn = tp + len(pred.keys() & gold.keys()), fp + len(pred.keys() - gold.keys()), \
-            fn + len(gold.keys() - pred.keys())
+        pred, gold = defaultdict(list), defaultdict(list)
+        for f in extractor.extract(item["text"]):
+            pred[f.category, f.presence.value].append(
+                (f.severity.value if f.severity else None, f.side.value if f.side else None))
+        for g in item["findings"]:
+            gold[g["category"], g["presence"]].append((g["severity"], g["side"]))
+        c["tp"] += len(pred.keys() & gold.keys())
+        c["fp"] += len(pred.keys() - gold.keys())
+        c["fn"] += len(gold.keys() - pred.keys())
         for k in pred.keys() & gold.keys():
-            f, g = pred[k], gold[k]
-            sev += (f.severity.value if f.severity else None) == g["severity"]
-            side += (f.side.value if f.side else None) == g["side"]
-    p, r, f1 = prf(tp, fp, fn)
+            for severity, side in gold[k]:  # each gold instance against the same-side one
+                got = next((p for p in pred[k] if p[1] == side), pred[k][0])
+                c["n"] += 1
+                c["sev"] += got[0] == severity
+                c["side"] += got[1] == side
+    return c
+
+
+def _f1(c: Counter) -> float:
+    return 2 * c["tp"] / max(2 * c["tp"] + c["fp"] + c["fn"], 1)
+
+
+def score_labelled(extractor: RuleExtractor, path: Path) -> dict[str, float]:
+    """Presence-aware micro-F1 on our labelled sentences (category AND presence must match),
+    over all of them and per failure family of issue 11 (tags "f1_sections" ... "f7_hedges")."""
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    c = _labelled_counts(extractor, items)
+    p, r, f1 = prf(c["tp"], c["fp"], c["fn"])
+    tp = max(c["n"], 1)
     print(f"\nLABELLED SET ({len(items)} sentences): presence-aware micro P {p:.3f} R {r:.3f} "
           f"F1 {f1:.3f} (target 0.92: ratio {f1 / 0.92:.3f}); on matched findings severity "
-          f"{sev / max(tp, 1):.3f}, side {side / max(tp, 1):.3f}")
+          f"{c['sev'] / tp:.3f}, side {c['side'] / tp:.3f}")
+    figures = {"labelled_f1": f1}
+    families = sorted({t for item in items for t in item["tags"] if FAMILY_TAG.match(t)})
+    for tag in families:
+        fc = _labelled_counts(extractor, [i for i in items if tag in i["tags"]])
+        n, ftp = sum(tag in i["tags"] for i in items), max(fc["n"], 1)
+        figures[f"{tag}_f1"] = _f1(fc)
+        print(f"  family {tag:14s} {n:3d} sentences: F1 {_f1(fc):.3f}, severity "
+              f"{fc['sev'] / ftp:.3f}, side {fc['side'] / ftp:.3f}")
+    return figures
 
 
 def show_errors(label: str, ids, gold, preds, reports) -> None:
@@ -151,18 +201,37 @@ def main(argv=None) -> int:
         show_errors(args.errors, tune_ids, gold, preds, reports)
         return 0
     results = {}
+    plain = RuleExtractor(correct_typos=False)  # what the typo correction adds, on Open-i
+    plain_preds = {i: predict(plain, reports[i], False) for i in gold}
+    plain_counts = score(test_ids, gold, plain_preds)
+    corrections = 0
     for unc in (False, True):
+        extractor.typo_count = 0
         preds = {i: predict(extractor, reports[i], unc) for i in gold}
+        corrections = corrections or extractor.typo_count  # words corrected in one pass
         how = "uncertain counted positive" if unc else "present only (the acceptance metric)"
         results[unc] = (print_table(f"TEST split (771), {how}", score(test_ids, gold, preds)),
                         print_table(f"TUNING split, {how}", score(tune_ids, gold, preds)))
-    score_labelled(extractor, LABELLED)
+    typo_fp = _typo_effect(test_ids | tune_ids, gold, plain_preds,
+                           {i: predict(extractor, reports[i], False) for i in gold})
+    plain_f1 = prf(*[sum(c[k] for c in plain_counts.values()) for k in range(3)])[2]
+    print(f"\nTYPO CORRECTION: {corrections} words corrected in {len(gold)} labelled reports; "
+          f"test micro-F1 {results[False][0]:.3f} with, {plain_f1:.3f} without; "
+          f"findings it adds: {typo_fp['tp']} true, {typo_fp['fp']} false; removes: "
+          f"{typo_fp['lost_tp']} true, {typo_fp['lost_fp']} false (present findings, all of them)")
+    labelled = score_labelled(extractor, LABELLED)
     rps = measure_speed(extractor, list(reports.values()), args.seconds)
     f1 = results[False][0]
     print(f"\npresent-finding micro-F1, test: {f1:.3f}  (target {TARGET_F1}: ratio {f1 / TARGET_F1:.3f};"
           f" baseline {BASELINE_F1}: ratio {f1 / BASELINE_F1:.2f})")
     print(f"speed: {rps:,.0f} reports/s on one core  (target {TARGET_RPS:,.0f}: ratio "
           f"{rps / TARGET_RPS:.2f}; baseline {BASELINE_RPS:.0f}: ratio {rps / BASELINE_RPS:.1f}x)")
+    figures = {"openi_test_f1": f1, "openi_tune_f1": results[False][1],
+               "openi_test_f1_no_typo_correction": plain_f1, "openi_typo_fp_added": typo_fp["fp"],
+               "openi_typo_tp_added": typo_fp["tp"], "openi_typo_corrections": corrections,
+               "openi_test_f1_uncertain_positive": results[True][0], **labelled}
+    print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                   for k, v in figures.items()) + f" reports_per_s={rps:.0f}")
     return 0
 
 

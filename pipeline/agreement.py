@@ -14,6 +14,12 @@ Definitions
     status other than proposed, the share accepted / edited / rejected; "added" = findings a
     reviewer added (not rejected since) on reports that extractor version had done: what it
     missed. recall proxy = (accepted + edited) / (accepted + edited + added).
+  * Per category (CheXpert's per-category answer): findings are kept one per instance, so on
+    every fully reviewed report both what an extractor version first proposed and what review
+    settled are folded to one answer per category (``fold_by_category``: present > uncertain >
+    absent, or blank when the category is not named). For each (extractor, version, category),
+    over the reports where either side names the category: the share where the two folded
+    presences agree, and how they disagree (extractor only, review only, other presence).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+
+from pipeline.fold import fold_by_category
 
 DECISIONS = ("accept", "edit", "reject", "add")
 ACCEPTING = ("accept", "add")
@@ -129,3 +137,33 @@ def extractor_summary(status_counts: Iterable[tuple[str, str, str, str, int]],
         r["recall_proxy"] = kept / (kept + r["added"]) if kept + r["added"] else None
         out.append(r)
     return sorted(out, key=lambda r: (r["extractor"], r["version"], r["category"]))
+
+
+def category_agreement(said: Iterable, settled: Iterable) -> list[dict]:
+    """Per (extractor, version, category), folded-answer agreement on reviewed reports (see the
+    module docstring). ``said`` / ``settled``: finding-like rows with report_id, extractor,
+    extractor_version, category, presence, severity, side, region (db.queries'
+    AnsweredFinding)."""
+    runs: dict[tuple[str, str], dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for f in said:
+        runs[f.extractor, f.extractor_version][f.report_id].append(f)
+    truth: dict[int, list] = defaultdict(list)
+    for f in settled:
+        truth[f.report_id].append(f)
+    rows: dict[tuple[str, str, str], dict] = {}
+    for (extractor, version), reports in runs.items():
+        for report_id, findings in reports.items():
+            got, want = fold_by_category(findings), fold_by_category(truth.get(report_id, ()))
+            for cat in got.keys() | want.keys():
+                r = rows.setdefault((extractor, version, cat), {
+                    "extractor": extractor, "version": version, "category": cat, "reports": 0,
+                    "agree": 0, "extractor_only": 0, "review_only": 0, "other_presence": 0})
+                g, w = got.get(cat), want.get(cat)
+                r["reports"] += 1
+                if g and w:
+                    r["agree" if g.presence == w.presence else "other_presence"] += 1
+                else:
+                    r["extractor_only" if g else "review_only"] += 1
+    for r in rows.values():
+        r["agreement"] = r["agree"] / r["reports"]
+    return sorted(rows.values(), key=lambda r: (r["extractor"], r["version"], r["category"]))

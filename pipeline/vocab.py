@@ -7,6 +7,7 @@ Files are read with ``importlib.resources`` so they work from a wheel as well as
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -41,6 +42,7 @@ class Triggers:
     unc_bidirectional: tuple[str, ...]
     pseudo: tuple[str, ...]
     termination: tuple[str, ...]
+    hypothetical: tuple[str, ...] = ()  # recommendations: what they name is asked, not seen
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class LocationTerm:
 class Locations:
     regions: tuple[str, ...]
     terms: dict[str, LocationTerm]
+    patterns: tuple[tuple[str, LocationTerm], ...] = ()  # (regex, what its match gives)
 
 
 def read_yaml(name: str) -> dict:
@@ -62,6 +65,43 @@ def read_yaml(name: str) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{name}: expected a mapping at top level")
     return data
+
+
+
+_SEP = " "  # a space in a phrase matches any run of whitespace or hyphens
+_SEP_RE = r"[\s\-]+"
+_SPLIT = re.compile(r"[\s\-]+")
+
+
+def normalise(s: str) -> str:
+    """The lookup key of a matched span: lower case, separators collapsed to one space."""
+    return " ".join(_SPLIT.split(s.strip().lower()))
+
+
+def trie_regex(phrases: list[str]) -> str:
+    """A regex matching exactly the (normalised) phrases, longest first at each position."""
+    trie: dict = {}
+    for p in phrases:
+        node = trie
+        for ch in normalise(p):
+            node = node.setdefault(ch, {})
+        node[""] = {}  # end of a phrase
+    return _node_regex(trie)
+
+
+def _node_regex(node: dict) -> str:
+    ends = "" in node
+    branches = []
+    for ch in sorted(k for k in node if k):
+        head = _SEP_RE if ch == _SEP else re.escape(ch)
+        branches.append(head + _node_regex(node[ch]))
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    if ends:  # greedy optional: try the longer continuation first
+        body = "(?:" + body + ")?"
+    return body
+
 
 
 def _strs(value, where: str) -> tuple[str, ...]:
@@ -100,11 +140,23 @@ def category_ids() -> tuple[str, ...]:
     return tuple(load_vocabulary())
 
 
+@dataclass(frozen=True)
+class SectionSpec:
+    headers: tuple[str, ...]  # header names opening the section (any case)
+    image: bool  # the section describes the film (False: indication, comparison, ...)
+
+
 @cache
-def load_skip_sections() -> frozenset[str]:
-    """Lower-cased names of report sections whose mentions are ignored (indication, ...)."""
-    return frozenset(s.lower() for s in _strs(read_yaml("vocabulary.yaml").get("skip_sections"),
-                                              "vocabulary.yaml:skip_sections"))
+def load_sections() -> dict[str, SectionSpec]:
+    """Section id -> its header names (resources/sections.yaml; grammar in pipeline.sections)."""
+    out: dict[str, SectionSpec] = {}
+    for sid, spec in read_yaml("sections.yaml")["sections"].items():
+        unknown = set(spec) - {"headers", "image"}
+        if unknown or not isinstance(spec.get("image"), bool):
+            raise ValueError(f"sections.yaml:{sid}: needs headers and a true/false image "
+                             f"(unknown keys {sorted(unknown)})")
+        out[sid] = SectionSpec(_strs(spec["headers"], f"sections.yaml:{sid}"), spec["image"])
+    return out
 
 
 @cache
@@ -118,7 +170,8 @@ def load_triggers() -> Triggers:
         unc_backward=_strs(unc.get("backward"), "uncertainty.backward"),
         unc_bidirectional=_strs(unc.get("bidirectional"), "uncertainty.bidirectional"),
         pseudo=_strs(data.get("pseudo"), "pseudo"),
-        termination=_strs(data.get("termination"), "termination"))
+        termination=_strs(data.get("termination"), "termination"),
+        hypothetical=_strs(data.get("hypothetical"), "hypothetical"))
 
 
 @cache
@@ -133,17 +186,66 @@ def load_severity() -> dict[str, Severity | None]:
 
 
 @cache
+def load_change_markers() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(current, past) markers of severity.yaml's ``change``: "now moderate", "from large"."""
+    data = read_yaml("severity.yaml").get("change") or {}
+    return (_strs(data.get("current"), "severity.yaml:change.current"),
+            _strs(data.get("past"), "severity.yaml:change.past"))
+
+
+@cache
 def load_locations() -> Locations:
     data = read_yaml("locations.yaml")
     regions = _strs(data["regions"], "locations.yaml:regions")
     terms: dict[str, LocationTerm] = {}
     for term, spec in data["terms"].items():
-        region = spec.get("region")
-        if region is not None and region not in regions:
-            raise ValueError(f"locations.yaml:{term}: unknown region {region!r}")
-        side = spec.get("side")
-        terms[term.lower()] = LocationTerm(side=Side(side) if side else None, region=region)
-    return Locations(regions=regions, terms=terms)
+        terms[term.lower()] = _location_term(spec, regions, f"locations.yaml:{term}")
+    patterns = tuple((spec["regex"], _location_term(spec, regions, f"locations.yaml:{spec}"))
+                     for spec in data.get("patterns") or [])
+    return Locations(regions=regions, terms=terms, patterns=patterns)
+
+
+def _location_term(spec: dict, regions: tuple[str, ...], where: str) -> LocationTerm:
+    region = spec.get("region")
+    if region is not None and region not in regions:
+        raise ValueError(f"{where}: unknown region {region!r}")
+    side = spec.get("side")
+    return LocationTerm(side=Side(side) if side else None, region=region)
+
+
+@dataclass(frozen=True)
+class Spelling:
+    british: tuple[tuple[re.Pattern, str], ...]  # (word regex, replacement): American -> British
+    min_length: int  # shortest word a typo correction is tried on
+    max_distance: int  # edits (Damerau OSA) between a typo and its lexicon word
+    doubled_letters_free: bool  # "efussion" for "effusion" costs nothing
+    known_words: frozenset[str]  # real words never corrected (besides lexicon and English words)
+
+
+@cache
+def load_spelling() -> Spelling:
+    data = read_yaml("spelling.yaml")
+    rules = []
+    for rule in data.get("british") or []:
+        if not (isinstance(rule, list) and len(rule) == 2):
+            raise ValueError(f"spelling.yaml:british: expected [regex, replacement], got {rule!r}")
+        rules.append((re.compile(rule[0]), rule[1]))
+    typos = data["typos"]
+    return Spelling(tuple(rules), int(typos["min_length"]), int(typos["max_distance"]),
+                    bool(typos["doubled_letters_free"]),
+                    frozenset(w.lower() for w in _strs(data.get("known_words"),
+                                                       "spelling.yaml:known_words")))
+
+
+def spelling_variants(phrase: str) -> set[str]:
+    """The phrase in American and British spelling: every combination of its words' forms."""
+    forms = [""]
+    for word in phrase.split():
+        alts = {word}
+        for regex, repl in load_spelling().british:
+            alts |= {regex.sub(repl, w) for w in list(alts)}
+        forms = [f"{f} {a}".strip() for f in forms for a in sorted(alts)]
+    return set(forms)
 
 
 @cache

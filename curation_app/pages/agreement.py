@@ -49,6 +49,21 @@ def _extractor_section(rows: list[dict]) -> None:
     st.plotly_chart(fig, width="stretch")
 
 
+def _category_section(rows: list[dict]) -> None:
+    st.subheader("Per category (CheXpert fold)")
+    st.caption("On fully reviewed reports, what each extractor version first proposed and what "
+               "review settled, each folded to one answer per category (present > uncertain > "
+               "absent); agreement = share of the reports naming the category where the two "
+               "answers agree.")
+    if not rows:
+        st.info("No report has been fully reviewed yet.")
+        return
+    st.dataframe(pd.DataFrame(rows)[["extractor", "version", "category", "reports", "agreement",
+                                     "extractor_only", "review_only", "other_presence"]],
+                 hide_index=True, width="stretch",
+                 column_config={"agreement": st.column_config.NumberColumn(format="percent")})
+
+
 def _reviewer_section(result: agreement.ReviewerAgreement, names: dict[int, str]) -> None:
     st.subheader("Reviewer vs reviewer")
     st.caption("Findings decided by two or more reviewers; label: accepted as-is vs not "
@@ -73,9 +88,11 @@ def main() -> None:
     with state.db_session() as session:
         rows = agreement.extractor_summary(queries.review_status_counts(session=session),
                                            queries.added_finding_counts(session=session))
+        categories = agreement.category_agreement(*queries.list_category_answers(session=session))
         decisions = agreement.effective_decisions(queries.list_decision_events(session=session))
         names = {r.id: r.name for r in queries.list_reviewers(session=session)}
     _extractor_section(rows)
+    _category_section(categories)
     _reviewer_section(agreement.reviewer_agreement(decisions), names)
 
 

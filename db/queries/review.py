@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import Integer
 from sqlmodel import Session, func, select
 
 from db.evidence import check_span, locate_quote
@@ -29,6 +30,7 @@ __all__ = [
     "accept_all_remaining",
     "add_finding",
     "add_reviewer",
+    "AnsweredFinding",
     "added_finding_counts",
     "count_review_queue",
     "decide_finding",
@@ -36,6 +38,7 @@ __all__ = [
     "finding_snapshot",
     "get_review_report",
     "list_decision_events",
+    "list_category_answers",
     "list_finding_extractors",
     "list_review_queue",
     "list_reviewers",
@@ -381,3 +384,47 @@ def added_finding_counts(*, session: Session) -> list[tuple[str, str, str, int]]
             .group_by(ReportExtraction.extractor, ReportExtraction.extractor_version,
                       Finding.category))
     return list(session.exec(stmt).all())
+
+
+@dataclass(frozen=True)
+class AnsweredFinding:
+    """One finding's answer, for per-category agreement (pipeline.agreement folds these)."""
+
+    report_id: int
+    extractor: str
+    extractor_version: str
+    category: str
+    presence: Presence
+    severity: Severity | None
+    side: Side | None
+    region: str | None
+
+
+def _answered(f: Finding, fields: dict | None = None) -> AnsweredFinding:
+    v = fields or finding_snapshot(f)
+    return AnsweredFinding(f.report_id, f.extractor, f.extractor_version, v["category"],
+                           Presence(v["presence"]), v["severity"] and Severity(v["severity"]),
+                           v["side"] and Side(v["side"]), v["region"])
+
+
+def list_category_answers(*, session: Session
+                          ) -> tuple[list[AnsweredFinding], list[AnsweredFinding]]:
+    """(what the extractors said, what review settled) on every fully reviewed report (one
+    with findings, none of them still proposed). An extractor's answer is its finding as
+    first proposed (before any edit); the settled answer is every accepted, edited or added
+    finding as it stands."""
+    proposed = func.sum(func.cast(Finding.status == FindingStatus.proposed, Integer))
+    done = select(Finding.report_id).group_by(Finding.report_id).having(proposed == 0)
+    rows = list(session.exec(select(Finding).where(Finding.report_id.in_(done))))
+    first_edit: dict[int, dict] = {}  # an edited finding may be accepted afterwards
+    for fid, before in session.exec(
+            select(ReviewEvent.entity_id, ReviewEvent.before_json)
+            .where(ReviewEvent.entity == "finding", ReviewEvent.action == "edit",
+                   ReviewEvent.entity_id.in_(select(Finding.id)
+                                             .where(Finding.report_id.in_(done))))
+            .order_by(ReviewEvent.id)):
+        first_edit.setdefault(fid, json.loads(before or "{}"))
+    said = [_answered(f, first_edit.get(f.id)) for f in rows if f.extractor != "human"]
+    settled = [_answered(f) for f in rows if f.status in (
+        FindingStatus.accepted, FindingStatus.edited, FindingStatus.added)]
+    return said, settled

@@ -46,6 +46,10 @@ class ExtractedFinding(BaseModel):
     def side(self) -> Side | None:
         return self.location.side
 
+    @property
+    def region(self) -> str | None:
+        return self.location.region
+
     def to_json(self) -> dict:
         """The file-mode JSON object (``side`` repeated at top level, as the contract asks)."""
         d = self.model_dump(mode="json")

@@ -20,15 +20,9 @@ from pathlib import Path
 from db.models import Split
 from pipeline.ingest.deid import identifier_strings, parse_date
 from pipeline.ingest.pixels import BadImage
+from pipeline.sections import split_sections
 
 SECTIONS = ("comparison", "indication", "findings", "impression")  # Open-i's XML order
-# Header words that open a section in free-text reports (MIMIC-CXR, demo manifests).
-SECTION_ALIASES = {
-    "FINDINGS": "findings", "IMPRESSION": "impression", "CONCLUSION": "impression",
-    "INDICATION": "indication", "HISTORY": "indication", "CLINICAL HISTORY": "indication",
-    "REASON FOR EXAM": "indication", "COMPARISON": "comparison", "COMPARISONS": "comparison",
-}
-HEADER_RE = re.compile(r"^[ \t]*([A-Z][A-Z /]{2,40}):", re.MULTILINE)
 IMAGE_SUFFIXES = {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ""}  # "" : DICOMs often lack one
 INTER_TAG_SPACE = re.compile(rb">\s+<")
 SPLITS = {"train": Split.train, "val": Split.val, "valid": Split.val, "validate": Split.val,
@@ -83,17 +77,16 @@ Item = StudyItem | ItemError
 
 
 def parse_report(text: str) -> ReportText:
-    """Split free text on section headers; unknown headers (EXAMINATION, TECHNIQUE) stay in
-    ``text`` only. Text before the first header is kept in ``text`` too."""
+    """Split free text into sections by the one section grammar (``pipeline.sections``): a
+    header may stand mid-line, in any case, with or without a colon. Sections other than the
+    four stored ones (EXAMINATION, TECHNIQUE) and text before the first header stay in ``text``
+    only; a repeated section keeps its first occurrence."""
     text = text.strip()
     parts: dict[str, str] = {}
-    matches = list(HEADER_RE.finditer(text))
-    for i, match in enumerate(matches):
-        name = SECTION_ALIASES.get(" ".join(match.group(1).split()))
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = " ".join(text[match.end():end].split())
-        if name and body and name not in parts:
-            parts[name] = body
+    for sec in split_sections(text):
+        body = " ".join(text[sec.body_start:sec.end].split())
+        if sec.name in SECTIONS and body and sec.name not in parts:
+            parts[sec.name] = body
     return ReportText(text=text, **parts)
 
 

@@ -7,8 +7,7 @@ from sqlmodel import select
 
 from db.engine import session_scope
 from db.models import Report, Study
-from tests.factories import run_page
-from tests.factories import make_study
+from tests.factories import make_study, run_page
 
 
 def test_study_without_report_says_no_report_stored(app_store, data_dir):

@@ -10,9 +10,9 @@ import queue
 
 from sqlmodel import Session, select
 
+import tests.db.reviewer_process as reviewer_process
 from db.engine import get_engine, session_scope
 from db.models import Finding, ReviewerRole, ReviewEvent
-from tests.db import reviewer_process
 from tests.factories import make_reviewable_report, make_reviewer
 
 N_PROCESSES = 8

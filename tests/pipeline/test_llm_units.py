@@ -109,3 +109,16 @@ def test_prompt_is_the_versioned_file_rendered_with_every_category():
     assert "{categories}" not in prompt.system and "{regions}" not in prompt.system
     with pytest.raises(FileNotFoundError):
         load_prompt("gpt_ie_v999")
+
+
+def test_llm_findings_stay_one_per_instance():
+    """The LLM path folds nothing either: a right effusion and a left negation are two."""
+    text = "Moderate right pleural effusion. No left pleural effusion."
+    raw = [{"category": "pleural_effusion", "presence": "present", "severity": "moderate",
+            "side": "right", "region": None, "evidence": "Moderate right pleural effusion."},
+           {"category": "pleural_effusion", "presence": "absent", "severity": None,
+            "side": "left", "region": None, "evidence": "No left pleural effusion."}]
+    findings, rejected = to_findings(raw, text, vocab=prompt_vocabulary(), extractor="llm/t")
+    assert rejected == []
+    assert [(f.presence, f.side) for f in findings] == [(Presence.present, "right"),
+                                                        (Presence.absent, "left")]

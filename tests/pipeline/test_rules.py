@@ -1,4 +1,4 @@
-"""The rule extractor on the cases the issue names, plus evidence, folding and sections."""
+"""The rule extractor on the cases the issue names, plus evidence, instances, folding and sections."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.extract.findings import evidence_is_verbatim
 from pipeline.extract.rules.engine import RuleExtractor
+from pipeline.fold import fold_by_category
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +49,20 @@ def test_presence(rules, text, category, presence):
 
 
 def test_severity_and_side(rules):
-    got = found(rules, "Large left and small right pleural effusions. Mild bibasilar atelectasis.")
-    assert got["pleural_effusion"] == ("present", "severe", "bilateral")
+    text = "Large left and small right pleural effusions. Mild bibasilar atelectasis."
+    got = found(rules, text)
     assert got["atelectasis"] == ("present", "mild", "bilateral")
+    # one instance per side, each with its own grade; the CheXpert fold merges them
+    effusions = [f for f in rules.extract(text) if f.category == "pleural_effusion"]
+    assert sorted((f.side.value, f.severity.value) for f in effusions) == [("left", "severe"),
+                                                                          ("right", "mild")]
+    folded = fold_by_category(effusions)["pleural_effusion"]
+    assert (folded.severity.value, folded.side.value) == ("severe", "bilateral")
+    assert found(rules, "Bilateral effusions, right greater than left.")["pleural_effusion"][2] \
+        == "bilateral"
+    zones = {(f.side.value, f.location.region) for f in rules.extract(
+        "Right upper and left lower lobe nodules.") if f.category == "nodule"}
+    assert zones == {("right", "upper"), ("left", "lower")}
     assert found(rules, "Small to moderate left pleural effusion.")["pleural_effusion"][1] == "moderate"
     got = found(rules, "Massive right pleural effusion with mediastinal shift to the left.")
     assert got["pleural_effusion"] == ("present", "severe", "right")
@@ -60,14 +72,46 @@ def test_absent_findings_carry_no_severity(rules):
     assert found(rules, "No large pleural effusion.")["pleural_effusion"] == ("absent", None, None)
 
 
-def test_one_finding_per_category_folded_present_over_uncertain_over_absent(rules):
+def test_one_finding_per_category_and_side_instance():
+    """MedFILIP's triplets: each (category, side) is its own finding; nothing is folded away."""
+    findings = RuleExtractor().extract(
+        "Moderate right pleural effusion. No left pleural effusion.")
+    got = sorted((f.category, f.presence.value, f.severity and f.severity.value, f.side.value)
+                 for f in findings)
+    assert got == [("pleural_effusion", "absent", None, "left"),
+                   ("pleural_effusion", "present", "moderate", "right")]
+    assert {f.evidence.text for f in findings} == {"Moderate right pleural effusion.",
+                                                   "No left pleural effusion."}
+
+
+def test_mentions_of_one_instance_fold_and_unsided_ones_join_a_located_instance(rules):
     text = ("No pneumothorax. Possible small effusion. IMPRESSION: Small left pleural effusion. "
             "A tiny pneumothorax cannot be excluded.")
     findings = rules.extract(text)
     assert sorted(f.category for f in findings) == ["pleural_effusion", "pneumothorax"]
     got = found(rules, text)
-    assert got["pleural_effusion"][0] == "present"
+    assert got["pleural_effusion"] == ("present", "mild", "left")
     assert got["pneumothorax"][0] == "uncertain"
+    # "no new effusion" beside a located one adds no absent finding
+    assert found(rules, "No new effusion. Stable small left effusion.") == {
+        "pleural_effusion": ("present", "mild", "left")}
+    # two located instances of one category stay two, each with its own grade
+    sides = {f.side.value: f.severity.value for f in rules.extract(
+        "Small right effusion. Large left effusion.")}
+    assert sides == {"right": "mild", "left": "severe"}
+
+
+def test_fold_by_category_is_the_chexpert_answer(rules):
+    folded = fold_by_category(rules.extract(
+        "Small right effusion. Large left effusion. No pneumothorax. Possible pneumothorax."))
+    assert set(folded) == {"pleural_effusion", "pneumothorax"}
+    eff = folded["pleural_effusion"]
+    assert (eff.presence.value, eff.severity.value, eff.side.value) == ("present", "severe",
+                                                                       "bilateral")
+    assert folded["pneumothorax"].presence.value == "uncertain"
+    right_only = fold_by_category(rules.extract(
+        "Moderate right pleural effusion. No left pleural effusion."))["pleural_effusion"]
+    assert (right_only.presence.value, right_only.side.value) == ("present", "right")
 
 
 def test_evidence_is_the_verbatim_sentence(rules):
@@ -115,7 +159,7 @@ def test_extract_batch_turns_an_exception_into_an_error_result(rules, monkeypatc
 
 def test_version_names_the_engine_and_the_lexicons(rules):
     assert rules.name == "rules"
-    assert rules.version.startswith("1-") and len(rules.version) <= 32
+    assert rules.version.startswith("2-") and len(rules.version) <= 32
     f = rules.extract("Small effusion.")[0]
     assert f.extractor == f"rules/{rules.version}"
 

@@ -2,14 +2,16 @@
 
 Each line: {"text", "tags", "findings": [{"category", "presence", "severity", "side"}]}, the
 complete set of findings a reader codes from that sentence (nodule and mass imply lung_lesion,
-pleural thickening implies pleural_other, as in the vocabulary). Scored presence-aware: a
-finding counts as correct only when category AND presence match.
+pleural thickening implies pleural_other, as in the vocabulary), one per (category, side)
+instance. Scored presence-aware: a (category, presence) counts as correct only when category AND
+presence match; severity and side are compared per instance, each gold instance against the
+extracted one of its side.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -31,16 +33,21 @@ def scored(labelled):
     tp = fp = fn = 0
     attrs = Counter()
     for item in labelled:
-        pred = {(f.category, f.presence.value): f for f in rules.extract(item["text"])}
-        gold = {(g["category"], g["presence"]): g for g in item["findings"]}
+        pred, gold = defaultdict(list), defaultdict(list)
+        for f in rules.extract(item["text"]):
+            pred[f.category, f.presence.value].append(
+                (f.severity.value if f.severity else None, f.side.value if f.side else None))
+        for g in item["findings"]:
+            gold[g["category"], g["presence"]].append((g["severity"], g["side"]))
         tp += len(pred.keys() & gold.keys())
         fp += len(pred.keys() - gold.keys())
         fn += len(gold.keys() - pred.keys())
         for key in pred.keys() & gold.keys():
-            f, g = pred[key], gold[key]
-            attrs["n"] += 1
-            attrs["severity"] += (f.severity.value if f.severity else None) == g["severity"]
-            attrs["side"] += (f.side.value if f.side else None) == g["side"]
+            for severity, side in gold[key]:  # each gold instance against the same-side one
+                got = next((p for p in pred[key] if p[1] == side), pred[key][0])
+                attrs["n"] += 1
+                attrs["severity"] += got[0] == severity
+                attrs["side"] += got[1] == side
     return tp, fp, fn, attrs
 
 

@@ -12,44 +12,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from db.models import Severity, Side
 from pipeline import vocab
-
-_SEP = " "  # a space in a phrase matches any run of whitespace or hyphens
-_SEP_RE = r"[\s\-]+"
-_SPLIT = re.compile(r"[\s\-]+")
-
-
-def normalise(s: str) -> str:
-    """The lookup key of a matched span: lower case, separators collapsed to one space."""
-    return " ".join(_SPLIT.split(s.strip().lower()))
-
-
-def trie_regex(phrases: list[str]) -> str:
-    """A regex matching exactly the (normalised) phrases, longest first at each position."""
-    trie: dict = {}
-    for p in phrases:
-        node = trie
-        for ch in normalise(p):
-            node = node.setdefault(ch, {})
-        node[""] = {}  # end of a phrase
-    return _node_regex(trie)
-
-
-def _node_regex(node: dict) -> str:
-    ends = "" in node
-    branches = []
-    for ch in sorted(k for k in node if k):
-        head = _SEP_RE if ch == _SEP else re.escape(ch)
-        branches.append(head + _node_regex(node[ch]))
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    if ends:  # greedy optional: try the longer continuation first
-        body = "(?:" + body + ")?"
-    return body
+from pipeline.vocab import normalise, spelling_variants, trie_regex
 
 
 def _bounded(regex: str) -> str:
@@ -64,21 +31,25 @@ class Mention:
     kind: str  # "strong" | "weak" | "absent" ("ignore" matches are dropped)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: pattern_hits caches on it
 class MentionMatcher:
     regex: re.Pattern
     by_phrase: dict[str, tuple[tuple[str, str], ...]]  # normalised phrase -> ((category, kind), ...)
     patterns: tuple[tuple[re.Pattern, str, str], ...]  # (compiled pattern, category, kind)
 
+    @lru_cache(maxsize=1 << 14)  # noqa: B019 - the matcher is built once per process
+    def pattern_hits(self, text: str) -> tuple[tuple[str, str], ...]:
+        """(category, kind) of every pattern that matches the whole of ``text``."""
+        return tuple((c, k) for p, c, k in self.patterns if p.fullmatch(text))
+
     def find(self, lower: str) -> list[Mention]:
         """All mentions in lower-cased text, left to right (one phrase may name two categories)."""
         out: list[Mention] = []
+        by_phrase = self.by_phrase
         for m in self.regex.finditer(lower):
             s, e = m.span()
-            hits = self.by_phrase.get(normalise(m.group()))
-            if hits is None:
-                text = m.group()
-                hits = tuple((c, k) for p, c, k in self.patterns if p.fullmatch(text))
+            text = m.group()
+            hits = by_phrase.get(text) or by_phrase.get(normalise(text)) or self.pattern_hits(text)
             for cat, kind in hits:
                 if kind != "ignore":
                     out.append(Mention(s, e, cat, kind))
@@ -101,7 +72,8 @@ def mention_matcher() -> MentionMatcher:
                 if is_pattern(item):
                     patterns.append((item, cat.id, kind))
                 else:
-                    by_phrase.setdefault(normalise(item), []).append((cat.id, kind))
+                    for form in spelling_variants(item):  # "oedema" as well as "edema"
+                        by_phrase.setdefault(normalise(form), []).append((cat.id, kind))
     # Patterns first: they are the long, specific statements ("heart size is mildly enlarged").
     alternation = "|".join([p for p, _, _ in patterns] + [trie_regex(list(by_phrase))])
     return MentionMatcher(
@@ -110,8 +82,9 @@ def mention_matcher() -> MentionMatcher:
         patterns=tuple((re.compile(p), c, k) for p, c, k in patterns))
 
 
-# Cue kinds: NEG_F / NEG_B / UNC_F / UNC_B / UNC_BI / PSEUDO / TERM, as flags in one int.
-NEG_F, NEG_B, UNC_F, UNC_B, UNC_BI, PSEUDO, TERM = (1 << i for i in range(7))
+# Cue kinds: NEG_F / NEG_B / UNC_F / UNC_B / UNC_BI / PSEUDO / TERM / HYPO, as flags in one
+# int. A HYPO cue (a recommendation) is also an UNC_F cue: it governs like one.
+NEG_F, NEG_B, UNC_F, UNC_B, UNC_BI, PSEUDO, TERM, HYPO = (1 << i for i in range(8))
 
 
 @dataclass(frozen=True)
@@ -122,7 +95,8 @@ class CueMatcher:
     def find(self, lower: str) -> list[tuple[int, int, int]]:
         """(start, end, flags) of every cue, pseudo cues included (callers skip them)."""
         kinds = self.kinds
-        return [(m.start(), m.end(), kinds[normalise(m.group())]) for m in self.regex.finditer(lower)]
+        return [(m.start(), m.end(), kinds.get(m.group()) or kinds[normalise(m.group())])
+                for m in self.regex.finditer(lower)]
 
 
 @cache
@@ -131,10 +105,12 @@ def cue_matcher() -> CueMatcher:
     kinds: dict[str, int] = {}
     for flag, items in ((NEG_F, t.neg_forward), (NEG_B, t.neg_backward), (UNC_F, t.unc_forward),
                         (UNC_B, t.unc_backward), (UNC_BI, t.unc_bidirectional),
-                        (PSEUDO, t.pseudo), (TERM, t.termination)):
+                        (PSEUDO, t.pseudo), (TERM, t.termination),
+                        (HYPO | UNC_F, t.hypothetical)):
         for item in items:
-            key = normalise(item)
-            kinds[key] = kinds.get(key, 0) | flag
+            for form in spelling_variants(item):  # "is favoured" as well as "is favored"
+                key = normalise(form)
+                kinds[key] = kinds.get(key, 0) | flag
     words = [k for k in kinds if k[-1].isalnum()]
     marks = [k for k in kinds if not k[-1].isalnum()]  # "?": no word boundary after it
     alternation = _bounded(trie_regex(words))
@@ -148,25 +124,49 @@ class Modifier:
     severity: Severity | None
     side: Side | None
     region: str | None
+    current: bool = False  # a grade after change language ("now moderate"): the grade of today
 
 
 @dataclass(frozen=True)
 class ModifierMatcher:
     regex: re.Pattern
-    meaning: dict[str, Modifier]
+    meaning: dict[str, Modifier]  # normalised literal phrase -> its meaning
+    by_group: dict[str, Modifier]  # named group of a regex term ("R" before a word) -> meaning
 
     def find(self, lower: str) -> list[tuple[int, Modifier]]:
-        meaning = self.meaning
-        return [(m.start(), meaning[normalise(m.group())]) for m in self.regex.finditer(lower)]
+        meaning, by_group = self.meaning, self.by_group
+        return [(m.start(), by_group[m.lastgroup] if m.lastgroup
+                 else meaning.get(m.group()) or meaning[normalise(m.group())])
+                for m in self.regex.finditer(lower)]
+
+
+_GRADE_FILLERS = ("", "a ", "an ", "only ")  # "now a small effusion", "now only trace"
 
 
 @cache
 def modifier_matcher() -> ModifierMatcher:
     meaning: dict[str, Modifier] = {}
-    for word, sev in vocab.load_severity().items():
-        meaning[normalise(word)] = Modifier(sev, None, None)
-    for word, loc in vocab.load_locations().terms.items():
-        key = normalise(word)
-        old = meaning.get(key)
-        meaning[key] = Modifier(old.severity if old else None, loc.side, loc.region)
-    return ModifierMatcher(regex=re.compile(_bounded(trie_regex(list(meaning)))), meaning=meaning)
+    grades = vocab.load_severity()
+    for word, sev in grades.items():
+        for form in spelling_variants(word):
+            meaning[normalise(form)] = Modifier(sev, None, None)
+    current, past = vocab.load_change_markers()
+    for word, sev in grades.items():  # "now moderate" / "from large" (severity.yaml: change)
+        if sev is None:
+            continue
+        for filler in _GRADE_FILLERS:
+            for marker in current:
+                meaning[normalise(f"{marker} {filler}{word}")] = Modifier(sev, None, None, True)
+            for marker in past:
+                meaning[normalise(f"{marker} {filler}{word}")] = Modifier(None, None, None)
+    locations = vocab.load_locations()
+    for word, loc in locations.terms.items():
+        for form in spelling_variants(word):
+            key = normalise(form)
+            old = meaning.get(key)
+            meaning[key] = Modifier(old.severity if old else None, loc.side, loc.region)
+    by_group = {f"loc{i}": Modifier(None, loc.side, loc.region)
+                for i, (_, loc) in enumerate(locations.patterns)}
+    groups = [f"(?P<loc{i}>{regex})" for i, (regex, _) in enumerate(locations.patterns)]
+    regex = re.compile(_bounded("|".join([*groups, trie_regex(list(meaning))])))
+    return ModifierMatcher(regex=regex, meaning=meaning, by_group=by_group)
