@@ -156,3 +156,27 @@ def write_manifest(path: Path, rows: list[dict], columns: list[str] | None = Non
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+# --- accounts and assignments (sign-in, blind double review) --------------------------------
+
+TEST_PASSWORD = "correct horse battery"
+
+
+def make_account(session: Session, *, name: str = "Dr A",
+                 role: ReviewerRole = ReviewerRole.reviewer, password: str = TEST_PASSWORD):
+    """A local account that signs in with ``password``; returns its Actor."""
+    from db import queries
+
+    reviewer = queries.create_account(name, role, password=password, actor=queries.OPERATOR,
+                                      session=session)
+    return queries.actor_of(reviewer)
+
+
+def assign(session: Session, report_id: int, *actors) -> None:
+    """Assign the report to each actor (two: a blind double review)."""
+    from db.models import Assignment
+
+    for actor in actors:
+        session.add(Assignment(report_id=report_id, reviewer_id=actor.id))
+    session.flush()

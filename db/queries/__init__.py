@@ -8,11 +8,21 @@ module per concern, all re-exported here, so callers write ``from db import quer
 - ``ingest``: bulk key look-ups, batched inserts, ingest errors;
 - ``extraction``: reports still to extract, per-report writes, the LLM cache;
 - ``knowledge``: IKI sync reads and audit, reviewers' knowledge edits;
+- ``auth``: the signed-in principal (``Actor``) and the role check of every write;
+- ``accounts``: local and OIDC accounts, roles, disabling (audited);
+- ``assignment``: who reviews which report (single or blind double review), progress;
+- ``answers``: each reviewer's own answers (blind), undo;
+- ``settle``: settlement, adjudication, and the settled labels training and export read;
 - ``review``: the review queue, decisions with optimistic locking, undo, agreement data.
 """
 
+from db.queries.accounts import *  # noqa: F403
+from db.queries.answers import *  # noqa: F403
+from db.queries.assignment import *  # noqa: F403
+from db.queries.auth import *  # noqa: F403
 from db.queries.browse import *  # noqa: F403
 from db.queries.extraction import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
 from db.queries.review import *  # noqa: F403
+from db.queries.settle import *  # noqa: F403

@@ -62,18 +62,6 @@ def list_reviewers(*, session: Session) -> list[Reviewer]:
     return list(session.exec(select(Reviewer).order_by(Reviewer.name)))
 
 
-def add_reviewer(name: str, role: ReviewerRole, *, session: Session) -> Reviewer:
-    name = " ".join(name.split())
-    if not name:
-        raise ValueError("a reviewer needs a name")
-    if session.exec(select(Reviewer).where(Reviewer.name == name)).first():
-        raise ValueError(f"a reviewer named {name!r} already exists")
-    reviewer = Reviewer(name=name, role=ReviewerRole(role))
-    session.add(reviewer)
-    session.flush()
-    return reviewer
-
-
 def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
     """(start, end) of the first verbatim occurrence of ``quote`` (trimmed) in ``text``."""
     quote = quote.strip()
