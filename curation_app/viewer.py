@@ -95,17 +95,15 @@ def _viewer(img: Image, path: str, key: str) -> None:
     lo, hi, widest = _limits(path)
     if f"{key}_c" not in st.session_state:
         st.session_state[f"{key}_c"], st.session_state[f"{key}_w"] = default_window(img, path)
-    c = st.columns([3, 3, 4, 1.3])
+    c = st.columns(2)
     center = c[0].slider("Level", float(lo), float(hi), key=f"{key}_c")
     width = c[1].slider("Window", 1.0, float(widest), key=f"{key}_w")
-    with c[2]:
-        b = st.columns(4)
-        for col, preset in zip(b, ("lung", "mediastinum", "bone"), strict=False):
-            col.button(preset.capitalize()[:5], key=f"{key}_{preset}", help=f"{preset} preset",
-                       on_click=_apply_preset, args=(key, path, preset))
-        b[3].button("DICOM", key=f"{key}_reset", help="the stored DICOM window",
-                    on_click=_reset, args=(key, img, path))
-    invert = c[3].toggle("Invert", key=f"{key}_inv")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        for preset in PRESETS:
+            st.button(preset.capitalize(), key=f"{key}_{preset}", help=f"{preset} preset",
+                      on_click=_apply_preset, args=(key, path, preset))
+        st.button("DICOM window", key=f"{key}_reset", on_click=_reset, args=(key, img, path))
+        invert = st.toggle("Invert", key=f"{key}_inv")
     pixels = render(path, center, width, invert)
     fig = px.imshow(pixels, color_continuous_scale="gray", zmin=0, zmax=255,
                     binary_string=True)  # one PNG to the browser, not a heatmap of numbers

@@ -114,20 +114,20 @@ def _start_edit(finding_id: int) -> None:
 
 def _quick_edit(item: AnswerItem) -> None:
     f, shown, v = item.finding, item.shown, item.version
-    c = st.columns([3, 3, 3, 2])
-    for col, field, options in ((c[0], "presence", [p.value for p in Presence]),
-                                (c[1], "severity", [NONE, *(s.value for s in Severity)]),
-                                (c[2], "side", [NONE, *(s.value for s in Side)])):
-        value = getattr(shown, field)
-        key = f"quick_{f.id}_{field}_v{v}"
-        col.segmented_control(field.capitalize(), options, key=key,
-                              default=str(value) if value is not None else NONE,
-                              on_change=_quick, args=(f.id, v, field, key))
-    regions = [NONE, *vocab.load_locations().regions]
-    key = f"quick_{f.id}_region_v{v}"
-    c[3].selectbox("Region", regions, key=key,
-                   index=regions.index(shown.region) if shown.region in regions else 0,
-                   on_change=_quick, args=(f.id, v, "region", key))
+    with st.container(horizontal=True, wrap=True):
+        for field, options in (("presence", [p.value for p in Presence]),
+                               ("severity", [NONE, *(s.value for s in Severity)]),
+                               ("side", [NONE, *(s.value for s in Side)])):
+            value = getattr(shown, field)
+            key = f"quick_{f.id}_{field}_v{v}"
+            st.segmented_control(field.capitalize(), options, key=key,
+                                 default=str(value) if value is not None else NONE,
+                                 on_change=_quick, args=(f.id, v, field, key))
+        regions = [NONE, *vocab.load_locations().regions]
+        key = f"quick_{f.id}_region_v{v}"
+        st.selectbox("Region", regions, key=key, width=170,
+                     index=regions.index(shown.region) if shown.region in regions else 0,
+                     on_change=_quick, args=(f.id, v, "region", key))
 
 
 def _fields_form(prefix: str, shown) -> None:
@@ -189,25 +189,24 @@ def _finding_row(i: int, item: AnswerItem, view: MyReview, can_write: bool, curr
     shown, f = item.shown, item.finding
     is_current = i == current
     with st.container(border=True, key=f"finding_{f.id if f else 'a' + str(item.answer.id)}"):
-        top = st.columns([7, 3])
-        top[0].markdown(
+        st.markdown(
             f"{'▶ ' if is_current else ''}**{shown.category}** · {shown.presence} · severity "
             f"{shown.severity or '—'} · side {shown.side or '—'} · region {shown.region or '—'}"
             f" · :{STATUS_COLOUR[item.status]}-badge[{item.status}]")
         source = f"{f.extractor} {f.extractor_version}" if f else "added by you"
-        top[0].caption(f"“{escape_markdown(shown.evidence_text or '')}” · {source}")
+        st.caption(f"“{escape_markdown(shown.evidence_text or '')}” · {source}")
         if f is None:
             return
         keys = {"accept": "A", "reject": "X", "edit": "E"} if is_current and can_write else {}
-        b = top[1].columns(3)
-        b[0].button("Accept", key=f"accept_{f.id}", disabled=not can_write,
-                    shortcut=keys.get("accept"), on_click=_answer,
-                    args=(f.id, "accept", item.version, next_open))
-        b[1].button("Reject", key=f"reject_{f.id}", disabled=not can_write,
-                    shortcut=keys.get("reject"), on_click=_answer,
-                    args=(f.id, "reject", item.version, next_open))
-        b[2].button("Edit", key=f"edit_{f.id}", disabled=not can_write,
-                    shortcut=keys.get("edit"), on_click=_start_edit, args=(f.id,))
+        with st.container(horizontal=True):
+            st.button("Accept", key=f"accept_{f.id}", disabled=not can_write,
+                      shortcut=keys.get("accept"), on_click=_answer,
+                      args=(f.id, "accept", item.version, next_open))
+            st.button("Reject", key=f"reject_{f.id}", disabled=not can_write,
+                      shortcut=keys.get("reject"), on_click=_answer,
+                      args=(f.id, "reject", item.version, next_open))
+            st.button("Edit", key=f"edit_{f.id}", disabled=not can_write,
+                      shortcut=keys.get("edit"), on_click=_start_edit, args=(f.id,))
         if is_current and can_write:
             _quick_edit(item)
         if can_write and st.session_state.get(state.KEY_EDITING) == f.id:
@@ -266,19 +265,19 @@ def _report_actions(actor: Actor, view: MyReview, can_write: bool, session) -> N
     nxt = queries.neighbour_assignment(actor.id, rid, session=session)
     prev = queries.neighbour_assignment(actor.id, rid, session=session, forward=False,
                                         todo_only=False)
-    c = st.columns([1.2, 1.3, 1.3, 1.9, 1.2, 1.2])
-    c[0].button("← My queue", key="review_back", on_click=lambda: st.query_params.clear())
-    c[1].button("Previous", key="review_prev", shortcut="P", on_click=_open, args=(prev,),
-                disabled=prev is None)
-    c[2].button("Next", key="review_next_report", shortcut="N", on_click=_open, args=(nxt,),
-                disabled=nxt is None)
-    c[3].button("Accept all remaining", key="review_accept_all", disabled=not can_write,
-                on_click=rv.on_accept_all, args=(rid,))
-    c[4].button("Undo", key="undo", shortcut="U", disabled=not can_write, on_click=rv.on_undo,
-                args=(rid,))
-    if view.n_proposed == 0:
-        c[5].button("Done", key="review_done", disabled=not can_write, on_click=rv.on_done,
-                    args=(rid,))
+    with st.container(horizontal=True):
+        st.button("← My queue", key="review_back", on_click=lambda: st.query_params.clear())
+        st.button("Previous report", key="review_prev", shortcut="P", on_click=_open,
+                  args=(prev,), disabled=prev is None)
+        st.button("Next report", key="review_next_report", shortcut="N", on_click=_open,
+                  args=(nxt,), disabled=nxt is None)
+        st.button("Accept all remaining", key="review_accept_all", disabled=not can_write,
+                  on_click=rv.on_accept_all, args=(rid,))
+        st.button("Undo", key="undo", shortcut="U", disabled=not can_write,
+                  on_click=rv.on_undo, args=(rid,))
+        if view.n_proposed == 0:
+            st.button("Done", key="review_done", disabled=not can_write, on_click=rv.on_done,
+                      args=(rid,))
 
 
 def _report_view(actor: Actor, session, report_id: int) -> None:
@@ -307,12 +306,12 @@ def _report_view(actor: Actor, session, report_id: int) -> None:
     with right:
         shown = [it.shown for it in items if it.status != "rejected"]
         st.markdown(highlight_evidence(view.report.text, shown))
-        nav = st.columns([1, 1, 5])
-        nav[0].button("Next finding", key="finding_next", shortcut="J",
+        with st.container(horizontal=True):
+            st.button("Next finding", key="finding_next", shortcut="J",
                       on_click=_set_current, args=(min(current + 1, len(items) - 1),))
-        nav[1].button("Previous finding", key="finding_prev", shortcut="K",
+            st.button("Previous finding", key="finding_prev", shortcut="K",
                       on_click=_set_current, args=(max(current - 1, 0),))
-        nav[2].caption("Keys: " + KEYS)
+        st.caption("Keys: " + KEYS)
         st.markdown(f"**Findings** ({len(items)})")
         for i, item in enumerate(items):
             after = next((j for j in open_idx if j > i), None)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import TEST_PASSWORD
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # flags the closed network needs: no background fetches, no first-run, no sandbox as root
@@ -71,3 +73,38 @@ def page():
 def wait_idle(page, timeout_ms: int = 30_000) -> None:
     """Wait until no script run is in flight (a click during a rerun can be dropped)."""
     page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout_ms)
+
+
+_COPIES = """sel => Array.from(document.querySelectorAll(sel))
+    .map(e => ({enabled: !e.disabled, visible: e.offsetParent !== null}))"""
+
+
+def settled(page, key: str, inner: str = "button", timeout_s: float = 30):
+    """The widget keyed ``key`` once the page is quiet: one visible, enabled copy. A rerun
+    that shifts elements (a message above them) briefly shows a stale copy next to the new one."""
+    selector = f".st-key-{key} {inner}"
+    deadline = time.monotonic() + timeout_s
+    copies: list = []
+    while time.monotonic() < deadline:
+        wait_idle(page)
+        copies = page.evaluate(_COPIES, selector)
+        if copies == [{"enabled": True, "visible": True}]:
+            page.wait_for_timeout(200)
+            if len(page.evaluate(_COPIES, selector)) == 1:
+                return page.locator(selector)
+        page.wait_for_timeout(200)
+    raise AssertionError(f"widget {key!r} never settled: {copies}")
+
+
+def sign_in(page, base: str, name: str) -> None:
+    page.goto(base, wait_until="domcontentloaded")
+    settled(page, "login_name", "input").fill(name)
+    settled(page, "login_password", "input").fill(TEST_PASSWORD)
+    settled(page, "login").click()
+    page.get_by_text(f"Signed in as {name}").wait_for(timeout=30_000)
+    wait_idle(page)
+    deadline = time.monotonic() + 20  # the session cookie is written by the next render
+    while not any(c["name"] == "medfilip_session" and c["value"]
+                  for c in page.context.cookies()):
+        assert time.monotonic() < deadline, "the session cookie was never set"
+        page.wait_for_timeout(200)
