@@ -17,7 +17,9 @@ pages = [
     st.Page(state.PAGE_REVIEW, title="Review", icon=":material/fact_check:", default=True),
     st.Page("curation_app/pages/studies.py", title="Studies", icon=":material/photo_library:"),
     st.Page("curation_app/pages/knowledge.py", title="Knowledge", icon=":material/menu_book:"),
+    st.Page("curation_app/pages/dashboard.py", title="Dashboard", icon=":material/insights:"),
     st.Page("curation_app/pages/agreement.py", title="Agreement", icon=":material/handshake:"),
+    st.Page("curation_app/pages/export.py", title="Export", icon=":material/download:"),
     st.Page("curation_app/pages/data.py", title="Data", icon=":material/monitoring:"),
 ]
 if actor.can(Permission.adjudicate):

@@ -180,3 +180,26 @@ def assign(session: Session, report_id: int, *actors) -> None:
     for actor in actors:
         session.add(Assignment(report_id=report_id, reviewer_id=actor.id))
     session.flush()
+
+
+def make_reviewed_corpus(session: Session, *, n: int = 12, double_every: int = 2,
+                         disagree_every: int = 4, data_dir: Path | None = None):
+    """``n`` reports, each with three proposals; every ``double_every``-th is double-reviewed
+    by A and B (B rejects the last proposal on every ``disagree_every``-th, a dispute), the
+    rest single-reviewed by A. Returns (A, B, reports)."""
+    from db import queries
+
+    a, b = make_account(session, name="Dr A"), make_account(session, name="Dr B")
+    reports = []
+    for i in range(n):
+        report, findings = make_reviewable_report(session, key=f"c{i}", data_dir=data_dir)
+        double = i % double_every == 0
+        assign(session, report.id, *((a, b) if double else (a,)))
+        for actor in (a, b) if double else (a,):
+            for j, f in enumerate(findings):
+                action = ("reject" if actor is b and j == 2 and i % disagree_every == 0
+                          else "accept")
+                assert queries.answer_finding(f.id, action, seen_version=0, actor=actor,
+                                              session=session).ok
+        reports.append(report)
+    return a, b, reports

@@ -11,12 +11,22 @@ from dataclasses import dataclass
 from sqlalchemy import insert
 from sqlmodel import Session, func, select
 
-from db.models import Assignment, Finding, Report, Reviewer, Study, utcnow
+from db.models import (
+    Assignment,
+    Finding,
+    Report,
+    Reviewer,
+    ReviewEvent,
+    Settlement,
+    Study,
+    utcnow,
+)
 from db.queries._common import chunks
 from db.queries.auth import Actor, Permission, authorize
 from db.queries.review import _add_event
 
-__all__ = ["AssignedRow", "Progress", "add_assignments", "assignable_reports",
+__all__ = ["AssignedRow", "Progress", "add_assignments", "answers_per_day", "assignable_reports",
+           "category_progress",
            "count_my_assignments", "count_unassigned_reports", "list_my_assignments",
            "list_unassigned_reports", "neighbour_assignment", "progress_by_reviewer",
            "review_progress", "reviewer_loads"]
@@ -154,3 +164,24 @@ def review_progress(reviewer_id: int | None, *, session: Session) -> tuple[Progr
     team = Progress("team", *count(select(done, held)))
     mine = Progress("me", *count(select(done, held).where(Assignment.reviewer_id == reviewer_id)))
     return mine, team
+
+
+def category_progress(*, session: Session) -> list[tuple[str, int, int]]:
+    """(category, proposals, proposals on settled reports): reviewed / total per category."""
+    settled = select(Settlement.report_id).where(Settlement.state == "settled")
+    total = dict(session.exec(select(Finding.category, func.count())
+                              .group_by(Finding.category)).all())
+    done = dict(session.exec(select(Finding.category, func.count())
+                             .where(Finding.report_id.in_(settled))
+                             .group_by(Finding.category)).all())
+    return [(c, n, done.get(c, 0)) for c, n in sorted(total.items())]
+
+
+def answers_per_day(*, session: Session) -> list[tuple[str, str, int]]:
+    """(day, reviewer name, answer writes) from the audit log: review throughput."""
+    day = func.date(ReviewEvent.at)
+    stmt = (select(day, Reviewer.name, func.count())
+            .join(Reviewer, Reviewer.id == ReviewEvent.reviewer_id)
+            .where(ReviewEvent.entity == "answer", ReviewEvent.action != "undo")
+            .group_by(day, Reviewer.name).order_by(day))
+    return [(str(d), name, n) for d, name, n in session.exec(stmt)]

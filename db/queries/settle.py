@@ -24,6 +24,7 @@ from db.models import (
     Image,
     Presence,
     Report,
+    ReportExtraction,
     ReviewAnswer,
     Reviewer,
     Settlement,
@@ -36,10 +37,11 @@ from db.queries._common import chunks
 from db.queries.auth import Actor, Permission, PermissionDenied, authorize
 from db.queries.review import ReviewResult, _add_event, _check_evidence, _locked_update
 
-__all__ = ["ANSWER_FIELDS", "KEPT_STATUSES", "Dispute", "DisputeRow", "SettledFinding", "SettledReport",
-           "LabelState", "adjudicate_own", "adjudicate_pick", "answer_snapshot", "count_disputes", "get_dispute", "label_set",
-           "list_disputes", "report_label_state", "resettle", "settled_findings", "settled_reports",
-           "settlement_snapshot"]
+__all__ = ["ANSWER_FIELDS", "KEPT_STATUSES", "Dispute", "DisputeRow", "DoublePair", "LabelState",
+           "SettledFinding", "SettledReport", "ValidationData", "adjudicate_own", "adjudicate_pick",
+           "answer_snapshot", "count_disputes", "count_settled_reports", "double_review_pairs", "extractor_validation_data", "get_dispute", "label_set",
+           "list_disputes", "report_label_state", "resettle", "settled_findings",
+           "settled_reports", "settlement_snapshot"]
 
 ANSWER_FIELDS = ("category", "presence", "severity", "side", "region", "evidence_start",
                  "evidence_end", "evidence_text")
@@ -305,6 +307,63 @@ def report_label_state(report_id: int, *, session: Session) -> LabelState:
                                          if a.finding_id is not None}, answers)
 
 
+@dataclass(frozen=True)
+class DoublePair:
+    """Both assigned reviewers' answers on one finished double review (agreement's raw data);
+    answers are (finding_id, status, category, presence, severity, side) tuples."""
+
+    report_id: int
+    reviewers: tuple[int, int]
+    answers: tuple[list[tuple], list[tuple]]
+
+
+def double_review_pairs(*, session: Session) -> list[DoublePair]:
+    """Every report with exactly two assignments, both done (the adjudicator is no rater)."""
+    done = (select(Assignment.report_id).group_by(Assignment.report_id)
+            .having(func.count() == 2, func.count(Assignment.completed_at) == 2))
+    who: dict[int, list[int]] = defaultdict(list)
+    for rep, rid in session.exec(select(Assignment.report_id, Assignment.reviewer_id)
+                                 .where(Assignment.report_id.in_(done))
+                                 .order_by(Assignment.report_id, Assignment.reviewer_id)):
+        who[rep].append(rid)
+    answers: dict[tuple[int, int], list[tuple]] = defaultdict(list)
+    for part in chunks(list(who)):
+        for a in session.exec(select(ReviewAnswer).where(ReviewAnswer.report_id.in_(part))):
+            answers[a.report_id, a.reviewer_id].append((
+                a.finding_id, str(a.status), a.category, str(a.presence),
+                str(a.severity) if a.severity else None, str(a.side) if a.side else None))
+    return [DoublePair(rep, (ra, rb), (answers[rep, ra], answers[rep, rb]))
+            for rep, (ra, rb) in who.items()]
+
+
+@dataclass(frozen=True)
+class ValidationData:
+    """What scoring an extractor against the settled labels needs (pipeline.agreement)."""
+
+    proposals: list[tuple]  # (extractor, version, report_id, finding_id, category, presence)
+    answers: list[tuple]  # settled: (report_id, finding_id | None, status, category, presence)
+    extracted: list[tuple]  # (extractor, version, report_id) of settled reports
+
+
+def extractor_validation_data(*, session: Session) -> ValidationData:
+    settled = {s.report_id: s.answer_reviewer_id for s in session.exec(
+        select(Settlement).where(Settlement.state == "settled"))}
+    proposals, answers, extracted = [], [], []
+    for part in chunks(list(settled)):
+        proposals += [(e, v, r, i, c, str(p)) for e, v, r, i, c, p in session.exec(
+            select(Finding.extractor, Finding.extractor_version, Finding.report_id, Finding.id,
+                   Finding.category, Finding.presence).where(Finding.report_id.in_(part)))]
+        answers += [(a.report_id, a.finding_id, str(a.status), a.category, str(a.presence))
+                    for a in session.exec(select(ReviewAnswer).where(
+                        ReviewAnswer.report_id.in_(part)))
+                    if settled[a.report_id] == a.reviewer_id]
+        extracted += list(session.exec(select(ReportExtraction.extractor,
+                                              ReportExtraction.extractor_version,
+                                              ReportExtraction.report_id)
+                                       .where(ReportExtraction.report_id.in_(part))))
+    return ValidationData(proposals, answers, extracted)
+
+
 # --- settled labels: what training and export read --------------------------------------------
 
 
@@ -358,6 +417,13 @@ def _settled_stmt(dataset, split, since, reviewer):
         stmt = stmt.where((Settlement.adjudicator_id == rid) | Settlement.report_id.in_(
             select(Assignment.report_id).where(Assignment.reviewer_id == rid)))
     return stmt.order_by(Settlement.report_id)
+
+
+def count_settled_reports(*, session: Session, dataset: str | None = None,
+                          split: str | None = None, since: datetime | None = None,
+                          reviewer: str | None = None) -> int:
+    sub = _settled_stmt(dataset, split, since, reviewer).subquery()
+    return session.exec(select(func.count()).select_from(sub)).one()
 
 
 def settled_reports(*, session: Session, dataset: str | None = None, split: str | None = None,
