@@ -5,6 +5,7 @@
     python -m db current --db sqlite:///data/medfilip.db
     python -m db reviewers add "Dr Ada" --role admin          # prompts for the password
     echo "$PW" | python -m db reviewers add "Dr Bo" --role reviewer --password-stdin
+    python -m db reviewers add demo-admin --role admin --generate-password --if-missing
     python -m db reviewers list
     python -m db reviewers set-role "Dr Bo" adjudicator
     python -m db reviewers disable "Dr Bo"
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import secrets
 import sys
 
 from alembic import command
@@ -39,6 +41,10 @@ def _reviewers_parser(sub) -> None:
                      "| admin (default: reviewer)")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
+    add.add_argument("--generate-password", action="store_true",
+                     help="make a random password and print it once (demo accounts)")
+    add.add_argument("--if-missing", action="store_true",
+                     help="do nothing when an account of that name exists already")
     add.add_argument("--oidc-subject", default=None, help="sign in through the OIDC provider "
                      "as this subject (st.user 'sub' or email) instead of a password")
     rs.add_parser("list", help="list accounts with their role and state")
@@ -96,7 +102,12 @@ def _reviewers(args: argparse.Namespace, url: str) -> int:
                       f"{'disabled' if r.disabled else 'active'}\t{sign_in}")
             return 0
         if action == "add":
-            password = None if args.oidc_subject else _read_password(args.password_stdin)
+            if args.if_missing and queries.get_account(args.name, session=session):
+                print(f"add: {args.name} exists already (its password was printed when it "
+                      "was made; reset it with set-password)")
+                return 0
+            password = (None if args.oidc_subject else secrets.token_urlsafe(12)
+                        if args.generate_password else _read_password(args.password_stdin))
             r = queries.create_account(args.name, ReviewerRole(args.role), password=password,
                                        oidc_subject=args.oidc_subject, actor=op, session=session)
         elif action == "set-role":
@@ -109,6 +120,8 @@ def _reviewers(args: argparse.Namespace, url: str) -> int:
                                         session=session)
         print(f"{action}: {r.name} ({ReviewerRole(r.role).value}"
               f"{', disabled' if r.disabled else ''})")
+        if action == "add" and args.generate_password:
+            print(f"password for {r.name} (shown once): {password}")
     return 0
 
 

@@ -121,3 +121,15 @@ def test_cli_add_list_set_role_disable(db_url, monkeypatch, capsys):
         assert queries.authenticate("Dr Ada", TEST_PASSWORD, session=s).role == "admin"
     assert [e.action for e in reviewer_events(db_url)] == ["create", "create", "set-role",
                                                            "disable"]
+
+
+def test_cli_demo_admin_password_printed_once(db_url, capsys):
+    args = ["reviewers", "add", "demo-admin", "--role", "admin", "--generate-password",
+            "--if-missing", "--db", db_url]
+    assert db_main(args) == 0
+    out = capsys.readouterr().out
+    password = out.split("(shown once): ")[1].strip()
+    assert db_main(args) == 0
+    assert "exists already" in capsys.readouterr().out
+    with session_scope(db_url) as s:
+        assert queries.authenticate("demo-admin", password, session=s).role == "admin"
