@@ -98,8 +98,12 @@ def oidc_configured() -> bool:
         return False
 
 
+def _oidc_signed_in() -> bool:
+    return bool(st.user.get("is_logged_in", False))
+
+
 def _oidc_account(session) -> Reviewer | None:
-    if not st.user.is_logged_in:
+    if not _oidc_signed_in():
         return None
     for subject in (st.user.get("sub"), st.user.get("email")):
         if subject and (r := queries.find_oidc_account(str(subject), session=session)):
@@ -145,7 +149,7 @@ def sign_out() -> None:
         del st.session_state[key]
     st.session_state[KEY_SIGNED_OUT] = True
     st.session_state[KEY_SET_COOKIE] = ""  # expire the cookie on the next run
-    if oidc_configured() and st.user.is_logged_in:
+    if oidc_configured() and _oidc_signed_in():
         st.logout()
 
 
@@ -154,7 +158,7 @@ def sign_in_page() -> None:
     st.title("Sign in")
     st.caption("MedFILIP Curation Studio: review of machine-extracted chest X-ray labels.")
     if oidc_configured():
-        if st.user.is_logged_in:
+        if _oidc_signed_in():
             st.error(f"No account is registered for {st.user.get('email') or 'you'}. Ask an "
                      "admin to run `python -m db reviewers add NAME --oidc-subject "
                      f"{st.user.get('sub') or st.user.get('email')}`.")

@@ -121,7 +121,12 @@ class Reviewer(SQLModel, table=True):
 
 
 class Finding(SQLModel, table=True):
-    __table_args__ = (Index("ix_finding_report_category", "report_id", "category"),)
+    # the two covering indexes serve the Data page's per-category and per-extractor counts
+    # without reading 500k wide rows
+    __table_args__ = (Index("ix_finding_report_category", "report_id", "category"),
+                      Index("ix_finding_category_presence", "category", "presence"),
+                      Index("ix_finding_extractor_presence", "extractor", "extractor_version",
+                            "presence"))
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: int = Field(foreign_key="report.id", index=True, ondelete="CASCADE")

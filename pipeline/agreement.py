@@ -18,11 +18,12 @@ Definitions
 
 from __future__ import annotations
 
-import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+
+import numpy as np
 
 from pipeline.chexpert import fold
 
@@ -168,15 +169,31 @@ class KappaFigure:
 def bootstrap_ci(groups: Sequence[Sequence[tuple]], rounds: int = BOOTSTRAP_ROUNDS,
                  seed: int = 0) -> tuple[float | None, float | None]:
     """Percentile 95% interval of the kappa of the pooled items, resampling ``groups``
-    (one per report) with replacement; rounds where kappa is undefined are skipped."""
+    (one per report, all of one length) with replacement; rounds where kappa is undefined are
+    skipped. Vectorised over rounds (numpy), in chunks of bounded memory."""
     if not groups:
         return None, None
-    rng = random.Random(seed)
-    values = sorted(k for _ in range(rounds) if (k := cohen_kappa(
-        [item for g in rng.choices(groups, k=len(groups)) for item in g])) is not None)
-    if not values:
+    codes = {label: i for i, label in enumerate(sorted(
+        {str(x) for g in groups for item in g for x in item}))}
+    a = np.array([[codes[str(x)] for x, _ in g] for g in groups])  # (n reports, items each)
+    b = np.array([[codes[str(y)] for _, y in g] for g in groups])
+    rng = np.random.default_rng(seed)
+    n, per = a.shape
+    step = max(1, 20_000_000 // max(n * per, 1))
+    values = []
+    for start in range(0, rounds, step):
+        idx = rng.integers(0, n, size=(min(step, rounds - start), n))  # (rounds, n)
+        ra, rb = a[idx], b[idx]  # (rounds, n, per)
+        p_o = (ra == rb).mean(axis=(1, 2))
+        p_e = sum((ra == k).mean(axis=(1, 2)) * (rb == k).mean(axis=(1, 2))
+                  for k in range(len(codes)))
+        ok = p_e < 1 - 1e-12
+        values.append((p_o - p_e)[ok] / (1 - p_e[ok]))
+    kappas = np.sort(np.concatenate(values))
+    if not len(kappas):
         return None, None
-    return values[int(0.025 * (len(values) - 1))], values[int(0.975 * (len(values) - 1))]
+    return (float(kappas[int(0.025 * (len(kappas) - 1))]),
+            float(kappas[int(0.975 * (len(kappas) - 1))]))
 
 
 def category_kappas(pairs: Sequence[tuple[dict[str, int], dict[str, int]]],

@@ -80,11 +80,11 @@ def _queue(actor: Actor, session) -> None:
     else:
         st.info("No report assigned to you is waiting. An admin assigns work on the "
                 "Accounts & assignments page or with `python -m pipeline.assign`.")
-    n_free = queries.count_unassigned_reports(session=session)
-    if n_free:
-        with st.expander(f"Unassigned reports ({n_free}): your first answer claims one"):
-            _rows(queries.list_unassigned_reports(session=session, limit=PAGE_SIZE),
-                  "review_claim")
+    # no exact count: at 100k reports it would scan them all on every rerun
+    free = queries.list_unassigned_reports(session=session, limit=PAGE_SIZE)
+    if free:
+        with st.expander("Unassigned reports: your first answer claims one"):
+            _rows(free, "review_claim")
 
 
 # --- one report ------------------------------------------------------------------------------

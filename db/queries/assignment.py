@@ -27,7 +27,7 @@ from db.queries.review import _add_event
 
 __all__ = ["AssignedRow", "Progress", "add_assignments", "answers_per_day", "assignable_reports",
            "category_progress",
-           "count_my_assignments", "count_unassigned_reports", "list_my_assignments",
+           "count_my_assignments", "list_my_assignments",
            "list_unassigned_reports", "neighbour_assignment", "progress_by_reviewer",
            "review_progress", "reviewer_loads"]
 
@@ -122,11 +122,6 @@ def _has_findings_unassigned():
             .join(Study, Study.id == Report.study_id)
             .where(Report.id.in_(select(Finding.report_id)),
                    Report.id.not_in(select(Assignment.report_id))))
-
-
-def count_unassigned_reports(*, session: Session) -> int:
-    sub = _has_findings_unassigned().subquery()
-    return session.exec(select(func.count()).select_from(sub)).one()
 
 
 def list_unassigned_reports(*, session: Session, offset: int = 0,

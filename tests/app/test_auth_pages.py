@@ -155,3 +155,14 @@ def test_admin_creates_an_account_changes_a_role_and_assigns(env):
     assert "new_single=1 new_double=0" in at.success[0].value
     with Session(get_engine(env.url)) as s:
         assert len(s.exec(select(Assignment)).all()) == 3
+
+
+def test_with_an_oidc_provider_sign_in_is_st_login(env):
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback",
+                          "cookie_secret": "x" * 32, "client_id": "id", "client_secret": "s",
+                          "server_metadata_url": "https://idp.example/.well-known/openid"}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.button(key="oidc_login").label == "Sign in with your organisation"
+    assert not [t for t in at.text_input if t.key == "login_password"]

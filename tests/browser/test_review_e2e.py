@@ -36,7 +36,7 @@ def until(check, timeout_s: float = 20):
 def shoot(page, path) -> None:
     """A screenshot once the rerun has painted (charts render a moment after the script)."""
     wait_idle(page)
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(4000)
     page.screenshot(path=str(path), full_page=True)
 
 
@@ -62,6 +62,9 @@ def test_keyboard_review_blind_second_reader_and_adjudication(streamlit_server, 
     shots.mkdir()
     base = streamlit_server
 
+    page.goto(base, wait_until="domcontentloaded")
+    settled(page, "login_name", "input")
+    shoot(page, shots / "sign-in.png")
     sign_in(page, base, "Dr Alice")
     settled(page, "review_next").click()
     page.get_by_role("heading", name=f"Report {report.id}").wait_for(timeout=30_000)
@@ -84,10 +87,6 @@ def test_keyboard_review_blind_second_reader_and_adjudication(streamlit_server, 
     page.reload(wait_until="domcontentloaded")
     page.get_by_text("Signed in as Dr Alice").wait_for(timeout=30_000)
     page.get_by_text("3 of 3 decided").wait_for(timeout=30_000)
-    for name in ("Studies", "Knowledge", "Agreement", "Data"):
-        page.get_by_role("link", name=name).click()
-        wait_idle(page)
-        page.screenshot(path=str(shots / f"{name.lower()}.png"), full_page=True)
 
     context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
     bob = context.new_page()
@@ -118,8 +117,13 @@ def test_keyboard_review_blind_second_reader_and_adjudication(streamlit_server, 
     admin_ctx = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
     admin = admin_ctx.new_page()
     sign_in(admin, base, "Ada")
-    admin.get_by_role("link", name="Accounts & assignments").click()
-    wait_idle(admin)
-    shoot(admin, shots / "accounts.png")
+    for name in ("Studies", "Dashboard", "Agreement", "Export", "Knowledge", "Data",
+                 "Accounts & assignments"):
+        admin.get_by_role("link", name=name).click()
+        wait_idle(admin)
+        shoot(admin, shots / f"{name.split()[0].lower()}.png")
+    admin.goto(f"{base}/studies?study={report.study_id}", wait_until="domcontentloaded")
+    admin.get_by_text("settled · adjudicated").wait_for(timeout=30_000)
+    shoot(admin, shots / "study.png")
     admin_ctx.close()
-    assert len(list(shots.glob("*.png"))) == 7
+    assert len(list(shots.glob("*.png"))) == 10
