@@ -126,4 +126,4 @@ def test_keyboard_review_blind_second_reader_and_adjudication(streamlit_server, 
     admin.get_by_text("settled · adjudicated").wait_for(timeout=30_000)
     shoot(admin, shots / "study.png")
     admin_ctx.close()
-    assert len(list(shots.glob("*.png"))) == 10
+    assert len(list(shots.glob("*.png"))) == 11
