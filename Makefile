@@ -35,6 +35,9 @@ demo-data: $(STAMP)  ## generate the demo corpus (if absent), ingest it, extract
 	$(BIN)/python -m pipeline.ingest --db $(DB_URL) --dataset demo folder $(DEMO_DIR) --manifest $(DEMO_DIR)/manifest.csv
 	$(BIN)/python -m pipeline.knowledge sync --db $(DB_URL)
 	$(BIN)/python -m pipeline.extract --db $(DB_URL) --extractor rules
+	@# a demo admin (its password is printed once, when it is made) with the demo studies to review
+	$(BIN)/python -m db reviewers add demo-admin --role admin --generate-password --if-missing --db $(DB_URL)
+	$(BIN)/python -m pipeline.assign --db $(DB_URL) --reviewers demo-admin --dataset demo
 
 serve: $(STAMP)  ## serve the app on 127.0.0.1:$(PORT)
 	DATABASE_URL=$(DB_URL) $(BIN)/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \

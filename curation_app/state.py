@@ -22,6 +22,7 @@ QP_REPORT = "report"
 
 # page files, for st.switch_page (paths relative to streamlit_app.py)
 PAGE_REVIEW = "curation_app/pages/review.py"
+PAGE_ADJUDICATE = "curation_app/pages/adjudicate.py"
 
 # session-state keys
 KEY_PAGE = "studies_page"
@@ -30,21 +31,12 @@ KEY_SPLIT = "studies_split"
 KEY_SEARCH = "studies_search"
 KEY_PAGE_SIZE = "studies_page_size"
 
-# reviewer identity: KEY_REVIEWER holds the current Reviewer.id (None: nobody picked, read-only);
-# the sidebar picker's own widget key is separate so pages and tests can set the identity.
+# the signed-in account's Reviewer.id (absent: nobody signed in, read-only); set by
+# curation_app.auth at sign-in, and by tests to act as an account
 KEY_REVIEWER = "reviewer_id"
-KEY_REVIEWER_PICK = "reviewer_pick"
-KEY_NEW_REVIEWER_NAME = "new_reviewer_name"
-KEY_NEW_REVIEWER_ROLE = "new_reviewer_role"
-KEY_REVIEWER_ERROR = "new_reviewer_error"  # why the last "Add reviewer" was refused
 
-# review page: queue filters and paging, the finding whose edit form is open, and the message a
+# review page: queue paging, the finding whose edit form is open, and the message a
 # write callback leaves for the rerun that follows it
-KEY_Q_DATASET = "review_dataset"
-KEY_Q_SPLIT = "review_split"
-KEY_Q_CATEGORY = "review_category"
-KEY_Q_STATUS = "review_status"
-KEY_Q_EXTRACTOR = "review_extractor"
 KEY_Q_PAGE = "review_page"
 KEY_EDITING = "review_editing"
 KEY_FLASH = "review_flash"
@@ -58,6 +50,14 @@ ALL = "All"
 @st.cache_resource
 def settings() -> Settings:
     return get_settings()
+
+
+@st.cache_resource
+def rule_extractor():
+    """The offline rule extractor, for proposing a pasted sentence's fields (Review page)."""
+    from pipeline.extract.rules.engine import RuleExtractor
+
+    return RuleExtractor()
 
 
 @st.cache_resource

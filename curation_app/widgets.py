@@ -11,7 +11,7 @@ import streamlit as st
 
 from curation_app import state
 from db.models import Finding, Presence, Report
-from db.queries import StudyDetail
+from db.queries import LabelState, StudyDetail
 
 SNIPPET_CHARS = 280
 
@@ -46,7 +46,9 @@ def report_snippet(report: Report | None, limit: int = SNIPPET_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + " …"
 
 
-def render_study(detail: StudyDetail) -> None:
+def render_study(detail: StudyDetail, labels: dict[int, LabelState]) -> None:
+    """The study with each report's label state: settled findings (rejected ones not marked
+    as present), or the machine's proposals while the review is pending."""
     s = detail.study
     st.subheader(f"Study {s.id}")
     st.caption(f"{s.dataset} · split {s.split or '—'} · date (shifted) {s.study_date or '—'} · "
@@ -60,31 +62,45 @@ def render_study(detail: StudyDetail) -> None:
             caption = (f"{img.view or 'view ?'} · {img.width}×{img.height} · "
                        f"{img.bits_stored}-bit {img.source_format}")
             if path:
-                st.image(str(path), caption=caption, use_container_width=True)
+                st.image(str(path), caption=caption, width="stretch")
             else:
                 st.warning(f"Pixel file missing: {caption}")
+    rows = []
     with right:
         if not detail.reports:
             st.info("No report stored for this study: it cannot be reviewed until one is "
                     "ingested (the Data page lists ingest errors).")
         for rep in detail.reports:
-            findings = [f for f in detail.findings if f.report_id == rep.id]
+            label = labels[rep.id]
+            proposals = [f for f in detail.findings if f.report_id == rep.id]
+            settled = label.state == "settled"
+            shown = [a for a in label.answers if str(a.status) != "rejected"] if settled \
+                else proposals
             if st.button("Review findings", key=f"review_report_{rep.id}"):
                 st.switch_page(state.PAGE_REVIEW, query_params={state.QP_REPORT: str(rep.id)})
-            if findings:
-                st.caption("Evidence: :red-background[present] · :orange-background[uncertain] · "
-                           ":green-background[absent]")
-                st.markdown(highlight_evidence(rep.text, findings))
-            else:
-                st.markdown(escape_markdown(rep.text).replace("\n", "  \n"))
-        if detail.findings:
-            st.markdown("**Findings extracted**")
-            st.dataframe(pd.DataFrame([{
-                "category": f.category, "presence": f.presence.value,
-                "severity": f.severity.value if f.severity else None,
-                "side": f.side.value if f.side else None, "region": f.region,
-                "evidence": f.evidence_text, "status": f.status.value, "extractor": f.extractor,
-            } for f in detail.findings]), hide_index=True, use_container_width=True)
+            st.markdown(f"Label: :{LABEL_COLOUR.get(label.state, 'gray')}-badge[{label.state}"
+                        f"{' · ' + label.how if label.how else ''}]")
+            if shown:
+                st.caption("Evidence: :red-background[present] · :orange-background[uncertain] "
+                           "· :green-background[absent]")
+            st.markdown(highlight_evidence(rep.text, shown))
+            rows += [_finding_record(f, label.status.get(f.id, label.state), f.extractor)
+                     for f in proposals]
+            rows += [_finding_record(a, "added", "human") for a in label.answers
+                     if a.finding_id is None]
+        if rows:
+            st.markdown("**Findings**")
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+LABEL_COLOUR = {"settled": "green", "disputed": "orange", "in review": "blue"}
+
+
+def _finding_record(f, status: str, extractor: str) -> dict:
+    return {"category": f.category, "presence": str(f.presence),
+            "severity": str(f.severity) if f.severity else None,
+            "side": str(f.side) if f.side else None, "region": f.region,
+            "evidence": f.evidence_text, "status": status, "extractor": extractor}
 
 
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>:~])")
@@ -92,9 +108,17 @@ PRESENCE_COLOUR = {Presence.present: "red", Presence.uncertain: "orange", Presen
 PRESENCE_RANK = {Presence.present: 0, Presence.uncertain: 1, Presence.absent: 2}
 
 
+URL = re.compile(r"(?:https?://|ftp://|www\.)[^\s`]+", re.IGNORECASE)
+
+
 def escape_markdown(text: str) -> str:
-    """Report text shown literally: no emphasis, links, LaTeX ($) or directives from it."""
-    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    """Report text shown literally: no emphasis, links, LaTeX ($) or directives from it; a
+    bare URL becomes inline code, which markdown never turns into a link."""
+    out, pos = [], 0
+    for m in URL.finditer(text):
+        out += [MARKDOWN_SPECIALS.sub(r"\\\1", text[pos:m.start()]), f"`{m.group()}`"]
+        pos = m.end()
+    return "".join(out) + MARKDOWN_SPECIALS.sub(r"\\\1", text[pos:])
 
 
 def highlight_evidence(text: str, findings: list[Finding]) -> str:

@@ -109,14 +109,24 @@ class Report(SQLModel, table=True):
 
 
 class Reviewer(SQLModel, table=True):
+    """A person who signs in: a local account (argon2 password hash) or an OIDC subject."""
+
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=128)
     role: ReviewerRole = Field(default=ReviewerRole.reviewer, max_length=16)
+    password_hash: str | None = Field(default=None, max_length=255)  # argon2id, never the password
+    oidc_subject: str | None = Field(default=None, unique=True, max_length=255)  # st.user "sub"/email
+    disabled: bool = False  # a disabled account cannot sign in or write; its history stays
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class Finding(SQLModel, table=True):
-    __table_args__ = (Index("ix_finding_report_category", "report_id", "category"),)
+    # the two covering indexes serve the Data page's per-category and per-extractor counts
+    # without reading 500k wide rows
+    __table_args__ = (Index("ix_finding_report_category", "report_id", "category"),
+                      Index("ix_finding_category_presence", "category", "presence"),
+                      Index("ix_finding_extractor_presence", "extractor", "extractor_version",
+                            "presence"))
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: int = Field(foreign_key="report.id", index=True, ondelete="CASCADE")
@@ -165,13 +175,61 @@ class Assignment(SQLModel, table=True):
     completed_at: datetime | None = None
 
 
+class ReviewAnswer(SQLModel, table=True):
+    """One reviewer's own answer on one finding of a report (blind double review).
+
+    ``finding_id`` is the extractor's proposal answered (accepted as is, edited, rejected), or
+    NULL for a finding the reviewer added. The fields hold the reviewer's version of the
+    triplet; the Finding row itself stays the machine's proposal.
+    """
+
+    __table_args__ = (UniqueConstraint("finding_id", "reviewer_id"),
+                      Index("ix_reviewanswer_report_reviewer", "report_id", "reviewer_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", ondelete="CASCADE")
+    finding_id: int | None = Field(default=None, foreign_key="finding.id", index=True,
+                                   ondelete="CASCADE")
+    reviewer_id: int = Field(foreign_key="reviewer.id", index=True)
+    status: FindingStatus = Field(max_length=16)  # accepted | edited | rejected | added
+    category: str = Field(max_length=64)
+    presence: Presence = Field(max_length=16)
+    severity: Severity | None = Field(default=None, max_length=16)
+    side: Side | None = Field(default=None, max_length=16)
+    region: str | None = Field(default=None, max_length=32)
+    evidence_start: int | None = None
+    evidence_end: int | None = None
+    evidence_text: str | None = Field(default=None, sa_column=Column(Text))
+    version: int = Field(default=1)  # optimistic locking, as Finding.version
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Settlement(SQLModel, table=True):
+    """Where a report's curated label stands: settled on one reviewer's answers, or disputed.
+
+    ``answer_reviewer_id`` names whose answers are the settled label: the single reviewer's,
+    the first of two agreeing reviewers', or (adjudicated) the picked reviewer's or the
+    adjudicator's own. No row: not every assigned reviewer has finished yet.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", unique=True, ondelete="CASCADE")
+    state: str = Field(index=True, max_length=16)  # settled | disputed
+    how: str | None = Field(default=None, max_length=16)  # single | agreed | adjudicated
+    answer_reviewer_id: int | None = Field(default=None, foreign_key="reviewer.id")
+    adjudicator_id: int | None = Field(default=None, foreign_key="reviewer.id")
+    version: int = Field(default=1)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class ReviewEvent(SQLModel, table=True):
     """Append-only audit log: enough to see who changed what, and to undo it."""
 
     id: int | None = Field(default=None, primary_key=True)
     reviewer_id: int | None = Field(default=None, foreign_key="reviewer.id", index=True)
     at: datetime = Field(default_factory=utcnow, index=True)
-    entity: str = Field(max_length=32)  # finding | knowledge
+    entity: str = Field(max_length=32)  # answer | settlement | reviewer | assignment | knowledge | finding
     entity_id: int = Field(index=True)
     action: str = Field(max_length=16)  # accept | edit | reject | add | undo | ...
     before_json: str | None = Field(default=None, sa_column=Column(Text))

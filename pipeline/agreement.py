@@ -14,22 +14,20 @@ Definitions
     status other than proposed, the share accepted / edited / rejected; "added" = findings a
     reviewer added (not rejected since) on reports that extractor version had done: what it
     missed. recall proxy = (accepted + edited) / (accepted + edited + added).
-  * Per category (CheXpert's per-category answer): findings are kept one per instance, so on
-    every fully reviewed report both what an extractor version first proposed and what review
-    settled are folded to one answer per category (``fold_by_category``: present > uncertain >
-    absent, or blank when the category is not named). For each (extractor, version, category),
-    over the reports where either side names the category: the share where the two folded
-    presences agree, and how they disagree (extractor only, review only, other presence).
+  * Double review (below): kappa per category between the two assigned reviewers, each side's
+    answers folded per category the CheXpert way (``pipeline.chexpert.fold``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from pipeline.fold import fold_by_category
+import numpy as np
+
+from pipeline.chexpert import fold
 
 DECISIONS = ("accept", "edit", "reject", "add")
 ACCEPTING = ("accept", "add")
@@ -42,17 +40,20 @@ def percent_agreement(items: Sequence[tuple[int, int]]) -> float | None:
     return sum(a == b for a, b in items) / len(items)
 
 
-def cohen_kappa(items: Sequence[tuple[int, int]]) -> float | None:
-    """Cohen's kappa of two raters' binary labels; None when undefined (no items, or chance
-    agreement 1: both raters gave one same label to everything)."""
+def cohen_kappa(items: Sequence[tuple]) -> float | None:
+    """Cohen's kappa of two raters' labels (any hashable categories: 1/0/-1/blank, ...);
+    None when undefined (no items, or chance agreement 1: both raters gave one label to all).
+
+    kappa = (p_o - p_e) / (1 - p_e), p_e = sum over labels of p_a(label) * p_b(label)
+    (Cohen 1960), as sklearn.metrics.cohen_kappa_score computes it.
+    """
     if not items:
         return None
     n = len(items)
     p_o = sum(a == b for a, b in items) / n
-    pa = sum(a for a, _ in items) / n
-    pb = sum(b for _, b in items) / n
-    p_e = pa * pb + (1 - pa) * (1 - pb)
-    if p_e >= 1:
+    count_a, count_b = Counter(a for a, _ in items), Counter(b for _, b in items)
+    p_e = sum(count_a[k] * count_b[k] for k in count_a) / (n * n)
+    if p_e >= 1 - 1e-12:
         return None
     return (p_o - p_e) / (1 - p_e)
 
@@ -139,31 +140,148 @@ def extractor_summary(status_counts: Iterable[tuple[str, str, str, str, int]],
     return sorted(out, key=lambda r: (r["extractor"], r["version"], r["category"]))
 
 
-def category_agreement(said: Iterable, settled: Iterable) -> list[dict]:
-    """Per (extractor, version, category), folded-answer agreement on reviewed reports (see the
-    module docstring). ``said`` / ``settled``: finding-like rows with report_id, extractor,
-    extractor_version, category, presence, severity, side, region (db.queries'
-    AnsweredFinding)."""
-    runs: dict[tuple[str, str], dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    for f in said:
-        runs[f.extractor, f.extractor_version][f.report_id].append(f)
-    truth: dict[int, list] = defaultdict(list)
-    for f in settled:
-        truth[f.report_id].append(f)
-    rows: dict[tuple[str, str, str], dict] = {}
-    for (extractor, version), reports in runs.items():
-        for report_id, findings in reports.items():
-            got, want = fold_by_category(findings), fold_by_category(truth.get(report_id, ()))
-            for cat in got.keys() | want.keys():
-                r = rows.setdefault((extractor, version, cat), {
-                    "extractor": extractor, "version": version, "category": cat, "reports": 0,
-                    "agree": 0, "extractor_only": 0, "review_only": 0, "other_presence": 0})
-                g, w = got.get(cat), want.get(cat)
-                r["reports"] += 1
-                if g and w:
-                    r["agree" if g.presence == w.presence else "other_presence"] += 1
-                else:
-                    r["extractor_only" if g else "review_only"] += 1
-    for r in rows.values():
-        r["agreement"] = r["agree"] / r["reports"]
-    return sorted(rows.values(), key=lambda r: (r["extractor"], r["version"], r["category"]))
+# --- reviewer vs reviewer on settled double reviews -------------------------------------------
+#
+# Between the two assigned reviewers of each double-reviewed report that both finished (the
+# adjudicator is never a rater). Per category, each reviewer's answers fold to CheXpert's
+# 1 / -1 / 0 / blank (pipeline.chexpert.fold): one (label_a, label_b) pair per report; overall
+# pools every (report, category) pair of the categories either reviewer mentioned. The 95%
+# interval is a percentile bootstrap over reports (resampled whole, so a report's categories
+# stay together). Below MIN_PAIRS reports a figure is shown as too few to read.
+
+MIN_PAIRS = 10
+BOOTSTRAP_ROUNDS = 1000
+BLANK = "blank"
+
+
+@dataclass(frozen=True)
+class KappaFigure:
+    category: str  # a category id, or "overall"
+    n: int  # reports (pairs of answers) it rests on
+    kappa: float | None
+    low: float | None  # bootstrap 95% interval
+    high: float | None
+    percent: float | None  # plain percent agreement of the same labels
+
+    @property
+    def readable(self) -> bool:
+        return self.n >= MIN_PAIRS
+
+
+def bootstrap_ci(groups: Sequence[Sequence[tuple]], rounds: int = BOOTSTRAP_ROUNDS,
+                 seed: int = 0) -> tuple[float | None, float | None]:
+    """Percentile 95% interval of the kappa of the pooled items, resampling ``groups``
+    (one per report, all of one length) with replacement; rounds where kappa is undefined are
+    skipped. Vectorised over rounds (numpy), in chunks of bounded memory."""
+    if not groups:
+        return None, None
+    codes = {label: i for i, label in enumerate(sorted(
+        {str(x) for g in groups for item in g for x in item}))}
+    a = np.array([[codes[str(x)] for x, _ in g] for g in groups])  # (n reports, items each)
+    b = np.array([[codes[str(y)] for _, y in g] for g in groups])
+    rng = np.random.default_rng(seed)
+    n, per = a.shape
+    step = max(1, 20_000_000 // max(n * per, 1))
+    values = []
+    for start in range(0, rounds, step):
+        idx = rng.integers(0, n, size=(min(step, rounds - start), n))  # (rounds, n)
+        ra, rb = a[idx], b[idx]  # (rounds, n, per)
+        p_o = (ra == rb).mean(axis=(1, 2))
+        p_e = sum((ra == k).mean(axis=(1, 2)) * (rb == k).mean(axis=(1, 2))
+                  for k in range(len(codes)))
+        ok = p_e < 1 - 1e-12
+        values.append((p_o - p_e)[ok] / (1 - p_e[ok]))
+    kappas = np.sort(np.concatenate(values))
+    if not len(kappas):
+        return None, None
+    return (float(kappas[int(0.025 * (len(kappas) - 1))]),
+            float(kappas[int(0.975 * (len(kappas) - 1))]))
+
+
+def category_kappas(pairs: Sequence[tuple[dict[str, int], dict[str, int]]],
+                    rounds: int = BOOTSTRAP_ROUNDS) -> list[KappaFigure]:
+    """Per category and overall (first) kappa of the two reviewers' folded labels; ``pairs``:
+    one (fold of A's answers, fold of B's answers) per double-reviewed report."""
+    categories = sorted({c for a, b in pairs for c in (*a, *b)})
+    per_report = [[(a.get(c, BLANK), b.get(c, BLANK)) for c in categories] for a, b in pairs]
+
+    def figure(name: str, groups: list[list[tuple]]) -> KappaFigure:
+        items = [i for g in groups for i in g]
+        low, high = bootstrap_ci(groups, rounds) if len(groups) >= MIN_PAIRS else (None, None)
+        return KappaFigure(name, len(groups), cohen_kappa(items), low, high,
+                           percent_agreement(items))
+
+    out = [figure("overall", per_report)]
+    for j, c in enumerate(categories):
+        out.append(figure(c, [[g[j]] for g in per_report]))
+    return out
+
+
+def attribute_agreement(matched: Iterable[tuple[tuple, tuple]]) -> dict[str, tuple[float | None,
+                                                                                   int]]:
+    """Percent agreement on presence, severity and side over the proposals both reviewers
+    answered: ``matched`` holds ((status, presence, severity, side) of A, same of B).
+
+    presence: both rejected, or both kept with the same presence; severity and side: of the
+    proposals both kept, the same value (None = not stated counts as a value).
+    """
+    presence, severity, side = [], [], []
+    for a, b in matched:
+        kept_a, kept_b = a[0] != "rejected", b[0] != "rejected"
+        presence.append((a[1] if kept_a else "rejected", b[1] if kept_b else "rejected"))
+        if kept_a and kept_b:
+            severity.append((a[2], b[2]))
+            side.append((a[3], b[3]))
+    return {name: (percent_agreement(items), len(items))
+            for name, items in (("presence", presence), ("severity", severity),
+                                ("side", side))}
+
+
+def double_review_figures(pairs) -> tuple[list[KappaFigure], dict[str, tuple[float | None, int]]]:
+    """Kappa per category (and overall) and attribute agreement of ``pairs``
+    (db.queries.DoublePair: each reviewer's (finding_id, status, category, presence, severity,
+    side) answers on one finished double review)."""
+    folded, matched = [], []
+    for pair in pairs:
+        a, b = pair.answers
+        folded.append(tuple(fold((row[2], row[3]) for row in side if row[1] != "rejected")
+                            for side in (a, b)))
+        by_b = {row[0]: row for row in b if row[0] is not None}
+        matched += [(row[1:2] + row[3:], by_b[row[0]][1:2] + by_b[row[0]][3:])
+                    for row in a if row[0] in by_b]
+    return category_kappas(folded), attribute_agreement(matched)
+
+
+def extractor_validation(data) -> list[dict]:
+    """Precision and recall of each extractor version per category against the settled labels
+    (``data``: db.queries.ValidationData), at the (category, presence) level.
+
+    A proposal on a settled report is a true positive when its settled answer keeps it with the
+    same category and presence, else a false positive (rejected, or changed). A kept settled
+    finding that no proposal of that version matched (one a reviewer added, or one whose
+    category/presence the reviewers changed) is a false negative of every version that
+    extracted the report.
+    """
+    answer_of = {(r, f): (st, c, p) for r, f, st, c, p in data.answers if f is not None}
+    counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])  # tp fp fn
+    matched: dict[tuple[str, str], set] = defaultdict(set)  # (extractor, version) -> keys hit
+    for ext, ver, rep, fid, cat, pres in data.proposals:
+        st, c, p = answer_of.get((rep, fid), ("rejected", None, None))
+        hit = st != "rejected" and (c, p) == (cat, pres)
+        counts[ext, ver, cat][0 if hit else 1] += 1
+        if hit:
+            matched[ext, ver].add((rep, fid))
+    kept = [(r, f, c) for r, f, st, c, _ in data.answers if st != "rejected"]
+    by_report: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for ext, ver, rep in data.extracted:
+        by_report[rep].append((ext, ver))
+    for rep, fid, cat in kept:
+        for ext, ver in by_report.get(rep, ()):
+            if (rep, fid) not in matched[ext, ver]:
+                counts[ext, ver, cat][2] += 1
+    rows = []
+    for (ext, ver, cat), (tp, fp, fn) in sorted(counts.items()):
+        rows.append({"extractor": ext, "version": ver, "category": cat, "tp": tp, "fp": fp,
+                     "fn": fn, "precision": tp / (tp + fp) if tp + fp else None,
+                     "recall": tp / (tp + fn) if tp + fn else None})
+    return rows

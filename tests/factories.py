@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,87 @@ def run_page(name: str, **query_params):
 def wait_idle(page, timeout_ms: int = 30_000) -> None:
     """Playwright: wait until no script run is in flight (a click during a rerun can be dropped)."""
     page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout_ms)
+
+
+# --- accounts and assignments (sign-in, blind double review) --------------------------------
+
+TEST_PASSWORD = "correct horse battery"
+
+
+def make_account(session: Session, *, name: str = "Dr A",
+                 role: ReviewerRole = ReviewerRole.reviewer, password: str = TEST_PASSWORD):
+    """A local account that signs in with ``password``; returns its Actor."""
+    from db import queries
+
+    reviewer = queries.create_account(name, role, password=password, actor=queries.OPERATOR,
+                                      session=session)
+    return queries.actor_of(reviewer)
+
+
+def assign(session: Session, report_id: int, *actors) -> None:
+    """Assign the report to each actor (two: a blind double review)."""
+    from db.models import Assignment
+
+    for actor in actors:
+        session.add(Assignment(report_id=report_id, reviewer_id=actor.id))
+    session.flush()
+
+
+def make_reviewed_corpus(session: Session, *, n: int = 12, double_every: int = 2,
+                         disagree_every: int = 4, data_dir: Path | None = None):
+    """``n`` reports, each with three proposals; every ``double_every``-th is double-reviewed
+    by A and B (B rejects the last proposal on every ``disagree_every``-th, a dispute), the
+    rest single-reviewed by A. Returns (A, B, reports)."""
+    from db import queries
+
+    a, b = make_account(session, name="Dr A"), make_account(session, name="Dr B")
+    reports = []
+    for i in range(n):
+        report, findings = make_reviewable_report(session, key=f"c{i}", data_dir=data_dir)
+        double = i % double_every == 0
+        assign(session, report.id, *((a, b) if double else (a,)))
+        for actor in (a, b) if double else (a,):
+            for j, f in enumerate(findings):
+                action = ("reject" if actor is b and j == 2 and i % disagree_every == 0
+                          else "accept")
+                assert queries.answer_finding(f.id, action, seen_version=0, actor=actor,
+                                              session=session).ok
+        reports.append(report)
+    return a, b, reports
+
+
+# --- the browser: widgets once the page is quiet, signing in --------------------------------
+
+_COPIES = """sel => Array.from(document.querySelectorAll(sel))
+    .map(e => ({enabled: !e.disabled, visible: e.offsetParent !== null}))"""
+
+
+def settled(page, key: str, inner: str = "button", timeout_s: float = 30):
+    """The widget keyed ``key`` once the page is quiet: one visible, enabled copy. A rerun
+    that shifts elements (a message above them) briefly shows a stale copy next to the new one."""
+    selector = f".st-key-{key} {inner}"
+    deadline = time.monotonic() + timeout_s
+    copies: list = []
+    while time.monotonic() < deadline:
+        wait_idle(page)
+        copies = page.evaluate(_COPIES, selector)
+        if copies == [{"enabled": True, "visible": True}]:
+            page.wait_for_timeout(200)
+            if len(page.evaluate(_COPIES, selector)) == 1:
+                return page.locator(selector)
+        page.wait_for_timeout(200)
+    raise AssertionError(f"widget {key!r} never settled: {copies}")
+
+
+def sign_in(page, base: str, name: str) -> None:
+    page.goto(base, wait_until="domcontentloaded")
+    settled(page, "login_name", "input").fill(name)
+    settled(page, "login_password", "input").fill(TEST_PASSWORD)
+    settled(page, "login").click()
+    page.get_by_text(f"Signed in as {name}").wait_for(timeout=30_000)
+    wait_idle(page)
+    deadline = time.monotonic() + 20  # the session cookie is written by the next render
+    while not any(c["name"] == "medfilip_session" and c["value"]
+                  for c in page.context.cookies()):
+        assert time.monotonic() < deadline, "the session cookie was never set"
+        page.wait_for_timeout(200)

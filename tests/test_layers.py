@@ -89,11 +89,14 @@ def test_streamlit_app_imports_only_curation_app():
     assert _imports(ROOT / "streamlit_app.py") & OURS == {"curation_app"}
 
 
+APP_BENCH_PREFIX = "app_"  # bench/app_*.py time the app's pages through AppTest
+
+
 def test_bench_imports_the_library_not_the_app():
     """bench/ reaches db, model, pipeline; of tests only the fake LLM server (a double that the
     LLM benchmark and the tests share); never the app or streamlit."""
     bad = {}
-    for f in _files("bench"):
+    for f in (f for f in _files("bench") if not f.name.startswith(APP_BENCH_PREFIX)):
         wrong = sorted(m for m in _imported_modules(f)
                        if m.split(".")[0] in ({"curation_app", "streamlit"})
                        or (m.split(".")[0] == "tests" and not m.startswith("tests.fakes")))
@@ -104,7 +107,17 @@ def test_bench_imports_the_library_not_the_app():
 
 @pytest.mark.parametrize("package", ["db", "model", "pipeline", "bench"])
 def test_only_the_app_imports_streamlit(package):
-    assert [str(f.relative_to(ROOT)) for f in _files(package) if "streamlit" in _imports(f)] == []
+    files = [f for f in _files(package) if not f.name.startswith(APP_BENCH_PREFIX)]
+    assert [str(f.relative_to(ROOT)) for f in files if "streamlit" in _imports(f)] == []
+
+
+def test_app_benches_drive_pages_through_apptest_only():
+    """bench/app_*.py time the pages themselves: they may reach the app, through Streamlit's
+    AppTest (and clear Streamlit's caches between stores) and curation_app."""
+    for f in _files("bench"):
+        if f.name.startswith(APP_BENCH_PREFIX):
+            st_mods = {m for m in _imported_modules(f) if m.split(".")[0] == "streamlit"}
+            assert st_mods <= {"streamlit", "streamlit.testing.v1", "streamlit.testing.v1.AppTest"}, f
 
 
 def _sql_in(path: Path) -> list[str]:

@@ -1,99 +1,86 @@
-"""Agreement: how the extractor fares against reviewers, and how reviewers agree with each other.
+"""Agreement: reviewer vs reviewer on blind double reviews, and the extractor vs the settled
+labels. Definitions are in ``pipeline/agreement.py``.
 
-Definitions are in ``pipeline/agreement.py``'s docstring.
+Kappa is computed between the two assigned reviewers of each finished double review only (the
+adjudicator is not a rater), per category on CheXpert's 1 / -1 / 0 / blank fold, with the
+number of pairs and a bootstrap 95% interval; below 10 pairs a figure is marked too few to read.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from curation_app import state
+from curation_app import charts, state
 from db import queries
 from pipeline import agreement
 
-OUTCOME_COLOURS = {"accepted": "#2ca02c", "edited": "#1f77b4", "rejected": "#d62728",
-                   "added": "#9467bd"}
 
-
-def _fmt(value: float | None, pct: bool = True) -> str:
+def _fmt(value: float | None, pct: bool = False) -> str:
     if value is None:
         return "—"
-    return f"{value:.1%}" if pct else f"{value:.3f}"
+    return f"{value:.1%}" if pct else f"{value:.2f}"
+
+
+def _interval(f: agreement.KappaFigure) -> str:
+    if not f.readable:
+        return f"too few pairs to read (n = {f.n} < {agreement.MIN_PAIRS})"
+    return f"95% CI {_fmt(f.low)} – {_fmt(f.high)} · n = {f.n}"
+
+
+def _reviewer_section(figures: list[agreement.KappaFigure], attributes: dict) -> None:
+    st.subheader("Reviewer vs reviewer (blind double reviews)")
+    overall, per_category = figures[0], figures[1:]
+    c = st.columns(4)
+    c[0].metric("Double reviews finished", f"{overall.n:,}")
+    c[1].metric("Cohen's kappa (all categories)",
+                _fmt(overall.kappa) if overall.readable else "too few",
+                help="pooled over (report, category) pairs; interval by report bootstrap")
+    c[2].metric("Percent agreement (categories)", _fmt(overall.percent, pct=True))
+    c[3].caption(_interval(overall))
+    c = st.columns(3)
+    for col, name in zip(c, ("presence", "severity", "side"), strict=True):
+        share, n = attributes[name]
+        col.metric(f"{name.capitalize()} agreement", _fmt(share, pct=True),
+                   help=f"over {n} proposal(s) both reviewers answered")
+    if not per_category:
+        st.info("No double review has been finished by both reviewers yet.")
+        return
+    st.dataframe(pd.DataFrame([{"category": f.category, "pairs": f.n,
+                                "kappa": f.kappa if f.readable else None,
+                                "95% low": f.low, "95% high": f.high,
+                                "agreement": f.percent,
+                                "note": "" if f.readable else "too few pairs to read"}
+                               for f in per_category]), hide_index=True, width="stretch",
+                 column_config={"agreement": st.column_config.NumberColumn(format="percent"),
+                                **{k: st.column_config.NumberColumn(format="%.2f")
+                                   for k in ("kappa", "95% low", "95% high")}})
+    if any(f.readable and f.kappa is not None for f in per_category):
+        st.plotly_chart(charts.kappa_chart(per_category), width="stretch")
 
 
 def _extractor_section(rows: list[dict]) -> None:
-    st.subheader("Extractor vs reviewers")
-    st.caption("Of each extractor version's reviewed findings: the share accepted as-is, edited, "
-               "rejected; 'added': findings reviewers added that it missed. Recall proxy = kept "
-               "/ (kept + added).")
-    if not any(r["reviewed"] or r["added"] for r in rows):
-        st.info("No finding has been reviewed yet.")
-        return
-    df = pd.DataFrame(rows)
-    st.dataframe(df[["extractor", "version", "category", "reviewed", "accepted_share",
-                     "edited_share", "rejected_share", "added", "recall_proxy", "proposed"]],
-                 hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="percent") for c in
-                                ("accepted_share", "edited_share", "rejected_share",
-                                 "recall_proxy")})
-    long = df.melt(id_vars=["version", "category"],
-                   value_vars=["accepted", "edited", "rejected", "added"],
-                   var_name="outcome", value_name="findings")
-    long = long[long.findings > 0]
-    fig = px.bar(long, x="findings", y="category", color="outcome", orientation="h",
-                 facet_col="version", color_discrete_map=OUTCOME_COLOURS,
-                 height=80 + 22 * long.category.nunique())
-    fig.update_layout(margin={"l": 0, "r": 0, "t": 30})
-    st.plotly_chart(fig, width="stretch")
-
-
-def _category_section(rows: list[dict]) -> None:
-    st.subheader("Per category (CheXpert fold)")
-    st.caption("On fully reviewed reports, what each extractor version first proposed and what "
-               "review settled, each folded to one answer per category (present > uncertain > "
-               "absent); agreement = share of the reports naming the category where the two "
-               "answers agree.")
+    st.subheader("Extractor vs settled labels")
+    st.caption("Per extractor version and category, at the (category, presence) level: "
+               "precision = kept as proposed / proposed; recall = kept as proposed / settled "
+               "findings (added or changed ones count as missed).")
     if not rows:
-        st.info("No report has been fully reviewed yet.")
+        st.info("No report is settled yet.")
         return
-    st.dataframe(pd.DataFrame(rows)[["extractor", "version", "category", "reports", "agreement",
-                                     "extractor_only", "review_only", "other_presence"]],
-                 hide_index=True, width="stretch",
-                 column_config={"agreement": st.column_config.NumberColumn(format="percent")})
-
-
-def _reviewer_section(result: agreement.ReviewerAgreement, names: dict[int, str]) -> None:
-    st.subheader("Reviewer vs reviewer")
-    st.caption("Findings decided by two or more reviewers; label: accepted as-is vs not "
-               "(edited or rejected). Every pair of reviewers on a finding is one item.")
-    c = st.columns(4)
-    c[0].metric("Findings with ≥2 reviewers", f"{result.n_findings:,}")
-    c[1].metric("Reviewer pairs", f"{result.n_items:,}")
-    c[2].metric("Percent agreement", _fmt(result.percent))
-    c[3].metric("Cohen's kappa", _fmt(result.kappa, pct=False))
-    if result.pairs:
-        st.dataframe(pd.DataFrame([{
-            "reviewer A": names.get(p.reviewer_a, p.reviewer_a),
-            "reviewer B": names.get(p.reviewer_b, p.reviewer_b), "findings": p.n,
-            "agreement": p.percent, "kappa": p.kappa} for p in result.pairs]),
-            hide_index=True, width="stretch",
-            column_config={"agreement": st.column_config.NumberColumn(format="percent"),
-                           "kappa": st.column_config.NumberColumn(format="%.3f")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="percent")
+                                for c in ("precision", "recall")})
+    st.plotly_chart(charts.validation_chart(rows), width="stretch")
 
 
 def main() -> None:
     st.title("Agreement")
     with state.db_session() as session:
-        rows = agreement.extractor_summary(queries.review_status_counts(session=session),
-                                           queries.added_finding_counts(session=session))
-        categories = agreement.category_agreement(*queries.list_category_answers(session=session))
-        decisions = agreement.effective_decisions(queries.list_decision_events(session=session))
-        names = {r.id: r.name for r in queries.list_reviewers(session=session)}
-    _extractor_section(rows)
-    _category_section(categories)
-    _reviewer_section(agreement.reviewer_agreement(decisions), names)
+        pairs = queries.double_review_pairs(session=session)
+        validation = queries.extractor_validation_data(session=session)
+    figures, attributes = agreement.double_review_figures(pairs)
+    _reviewer_section(figures, attributes)
+    _extractor_section(agreement.extractor_validation(validation))
 
 
 main()

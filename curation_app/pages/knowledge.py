@@ -12,6 +12,7 @@ from curation_app import reviewer as rv
 from curation_app import state
 from db import queries
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus
+from db.queries import Actor, Permission
 from pipeline import vocab
 
 SOURCE_BADGE = {KnowledgeSource.written: ":blue-badge[written]",
@@ -30,7 +31,9 @@ def _provenance(entry: KnowledgeEntry, synced: dict[int, str], names: dict[int, 
 
 
 def _entry(entry: KnowledgeEntry, synced: dict[int, str], names: dict[int, str],
-           can_write: bool) -> None:
+           actor: Actor | None) -> None:
+    can_write = actor is not None
+    can_approve = can_write and actor.can(Permission.approve_knowledge)
     source, status = KnowledgeSource(entry.source), KnowledgeStatus(entry.status)
     with st.container(border=True, key=f"kentry_{entry.id}"):
         st.markdown(f"**{entry.subclass or '(category)'}** {SOURCE_BADGE[source]} "
@@ -42,15 +45,19 @@ def _entry(entry: KnowledgeEntry, synced: dict[int, str], names: dict[int, str],
         st.text_area("Explanation", entry.explanation, key=text_key, disabled=not can_write,
                      label_visibility="collapsed")
         c = st.columns([2, 1, 1, 4])
-        statuses = [s.value for s in KnowledgeStatus]
-        c[0].selectbox("Status", statuses, index=statuses.index(status.value), key=status_key,
+        # a reviewer's save makes a draft awaiting approval, which takes an adjudicator or an
+        # admin (the db write checks it too)
+        statuses = ([s.value for s in KnowledgeStatus] if can_approve
+                    else [KnowledgeStatus.draft.value])
+        c[0].selectbox("Status", statuses, index=statuses.index(status.value)
+                       if status.value in statuses else 0, key=status_key,
                        disabled=not can_write, label_visibility="collapsed")
         c[1].button("Save", key=f"ksave_{entry.id}", disabled=not can_write,
                     on_click=rv.on_save_knowledge,
                     args=(entry.id, entry.version, text_key, status_key))
         if status is KnowledgeStatus.draft:
             c[2].button("Approve", key=f"kapprove_{entry.id}", type="primary",
-                        disabled=not can_write, on_click=rv.on_save_knowledge,
+                        disabled=not can_approve, on_click=rv.on_save_knowledge,
                         args=(entry.id, entry.version, text_key, None))
 
 
@@ -67,7 +74,7 @@ def main() -> None:
     st.title("Knowledge (IKI)")
     state.show_flash()
     with state.db_session() as session:
-        reviewer = rv.require_reviewer(session)
+        actor = rv.require_actor(what="edit knowledge")
         categories = list(vocab.category_ids())
         category = st.selectbox("Category", categories, key=state.KEY_K_CATEGORY,
                                 format_func=lambda c: f"{vocab.load_vocabulary()[c].label} ({c})")
@@ -77,8 +84,8 @@ def main() -> None:
     if not entries:
         st.info("No IKI entry for this category yet: run `python -m pipeline.knowledge sync`.")
     for entry in entries:
-        _entry(entry, synced, names, reviewer is not None)
-    if reviewer is not None:
+        _entry(entry, synced, names, actor)
+    if actor is not None:
         _add_form(category)
 
 

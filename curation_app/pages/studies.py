@@ -66,7 +66,8 @@ def main() -> None:
             if detail is None:
                 st.error(f"Study {study_id} does not exist.")
             else:
-                render_study(detail)
+                render_study(detail, {r.id: queries.report_label_state(r.id, session=session)
+                                      for r in detail.reports})
         else:
             _study_list(session)
 

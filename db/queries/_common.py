@@ -10,7 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from db.models import ReviewEvent, utcnow
+from db.evidence import check_span, locate_quote
+from db.models import Report, ReviewEvent, utcnow
 
 IN_CHUNK = 500  # keys per IN (...) list, well under SQLite's bound-parameter limit
 
@@ -47,3 +48,23 @@ def add_event(reviewer_id, entity, entity_id, action, before, after, *, session)
     session.add(ReviewEvent(reviewer_id=reviewer_id, entity=entity, entity_id=entity_id,
                             action=action, before_json=json.dumps(before) if before else None,
                             after_json=json.dumps(after) if after is not None else None))
+
+
+def resolve_evidence(report_id: int, fields: dict, *, session: Session) -> dict | str:
+    """``fields`` with its evidence as the exact report slice, or why the quote is refused.
+
+    A given span that is the quote's verbatim slice is kept (a reviewer may mean a later
+    occurrence); otherwise the quote is located (``db.evidence.locate_quote``: whitespace-
+    insensitive, first occurrence) and the slice found there is stored.
+    """
+    text = session.get(Report, report_id).text
+    start, end, quote = (fields.get(k) for k in ("evidence_start", "evidence_end", "evidence_text"))
+    if check_span(text, start, end, quote):
+        return fields
+    span = locate_quote(text, quote)
+    if span is None:
+        clipped = " ".join((quote or "").split())[:80]
+        return (f"The evidence quote {clipped!r} is not a verbatim part of the report text; "
+                "copy it from the report. Nothing saved.")
+    return {**fields, "evidence_start": span[0], "evidence_end": span[1],
+            "evidence_text": text[span[0]:span[1]]}

@@ -16,6 +16,7 @@ from db.models import (
     utcnow,
 )
 from db.queries._common import add_event, insert_or_skip, locked_update
+from db.queries.auth import Actor, Permission, authorize
 from db.queries.review import ReviewResult
 
 __all__ = [
@@ -126,8 +127,13 @@ def list_knowledge(*, session: Session, category: str | None = None) -> list[Kno
 
 
 def update_knowledge(entry_id: int, *, version: int, explanation: str, status: KnowledgeStatus,
-                     reviewer: Reviewer, session: Session) -> ReviewResult:
-    """Edit and/or approve an IKI entry as seen at ``version`` (action edit or approve)."""
+                     reviewer: Actor | Reviewer, session: Session) -> ReviewResult:
+    """Edit and/or approve an IKI entry as seen at ``version`` (action edit or approve).
+
+    Any signed-in role may edit a draft; saving an entry as approved takes an adjudicator or
+    an admin (PermissionDenied otherwise)."""
+    authorize(reviewer, Permission.approve_knowledge if KnowledgeStatus(status)
+              is KnowledgeStatus.approved else Permission.review, session=session)
     entry = session.get(KnowledgeEntry, entry_id, populate_existing=True)
     explanation = " ".join(explanation.split())
     if entry is None or not explanation:
@@ -148,9 +154,10 @@ def update_knowledge(entry_id: int, *, version: int, explanation: str, status: K
         "  ", " "), True, entry_id)
 
 
-def add_knowledge_subclass(category: str, subclass: str, explanation: str, *, reviewer: Reviewer,
-                           session: Session) -> ReviewResult:
+def add_knowledge_subclass(category: str, subclass: str, explanation: str, *,
+                           reviewer: Actor | Reviewer, session: Session) -> ReviewResult:
     """A new written entry for (category, subclass), as a draft awaiting approval."""
+    authorize(reviewer, Permission.review, session=session)
     explanation = " ".join(explanation.split())
     kind, _, value = subclass.partition(":")
     if kind not in SUBCLASS_KINDS or not value.strip() or not explanation:

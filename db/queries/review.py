@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Integer
 from sqlmodel import Session, func, select
 
-from db.evidence import check_span, locate_quote
 from db.models import (
     Finding,
     FindingStatus,
@@ -24,13 +22,11 @@ from db.models import (
     Side,
     Study,
 )
-from db.queries._common import add_event, locked_update
+from db.queries._common import add_event, locked_update, resolve_evidence
 
 __all__ = [
     "accept_all_remaining",
     "add_finding",
-    "add_reviewer",
-    "AnsweredFinding",
     "added_finding_counts",
     "count_review_queue",
     "decide_finding",
@@ -38,7 +34,6 @@ __all__ = [
     "finding_snapshot",
     "get_review_report",
     "list_decision_events",
-    "list_category_answers",
     "list_finding_extractors",
     "list_review_queue",
     "list_reviewers",
@@ -87,16 +82,6 @@ def list_reviewers(*, session: Session) -> list[Reviewer]:
     return list(session.exec(select(Reviewer).order_by(Reviewer.name)))
 
 
-def add_reviewer(name: str, role: ReviewerRole, *, session: Session) -> Reviewer:
-    name = " ".join(name.split())
-    if not name:
-        raise ValueError("a reviewer needs a name")
-    if session.exec(select(Reviewer).where(Reviewer.name == name)).first():
-        raise ValueError(f"a reviewer named {name!r} already exists")
-    reviewer = Reviewer(name=name, role=ReviewerRole(role))
-    session.add(reviewer)
-    session.flush()
-    return reviewer
 
 
 def finding_snapshot(f: Finding) -> dict:
@@ -221,26 +206,6 @@ def _conflict(finding_id: int, *, session: Session) -> ReviewResult:
                         entity_id=finding_id)
 
 
-def _resolve_evidence(report_id: int, fields: dict, *, session: Session) -> dict | str:
-    """``fields`` with its evidence as the exact report slice, or why the quote is refused.
-
-    A given span that is the quote's verbatim slice is kept (a reviewer may mean a later
-    occurrence); otherwise the quote is located (``db.evidence.locate_quote``: whitespace-
-    insensitive, first occurrence) and the slice found there is stored.
-    """
-    text = session.get(Report, report_id).text
-    start, end, quote = (fields.get(k) for k in ("evidence_start", "evidence_end", "evidence_text"))
-    if check_span(text, start, end, quote):
-        return fields
-    span = locate_quote(text, quote)
-    if span is None:
-        clipped = " ".join((quote or "").split())[:80]
-        return (f"The evidence quote {clipped!r} is not a verbatim part of the report text; "
-                "copy it from the report. Nothing saved.")
-    return {**fields, "evidence_start": span[0], "evidence_end": span[1],
-            "evidence_text": text[span[0]:span[1]]}
-
-
 def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Reviewer,
                    changes: dict | None = None, session: Session) -> ReviewResult:
     """accept / edit / reject one finding as seen at ``version`` (see the second-reviewer rule)."""
@@ -253,7 +218,7 @@ def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Revi
     decision = {**before, **{k: v for k, v in (changes or {}).items() if k in EDITABLE_FIELDS},
                 "status": DECISION_STATUS[action].value, "reviewer_id": reviewer.id}
     if action == "edit":
-        decision = _resolve_evidence(finding.report_id, decision, session=session)
+        decision = resolve_evidence(finding.report_id, decision, session=session)
         if isinstance(decision, str):
             return ReviewResult(False, decision, entity_id=finding_id)
     applies = (finding.reviewer_id in (None, reviewer.id)
@@ -276,7 +241,7 @@ def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Revi
 def add_finding(report_id: int, fields: dict, *, reviewer: Reviewer,
                 session: Session) -> ReviewResult:
     """A finding the extractor missed: status ``added``, extractor ``human``."""
-    values = _resolve_evidence(report_id, {k: fields.get(k) for k in EDITABLE_FIELDS},
+    values = resolve_evidence(report_id, {k: fields.get(k) for k in EDITABLE_FIELDS},
                                session=session)
     if isinstance(values, str):
         return ReviewResult(False, values)
@@ -384,47 +349,3 @@ def added_finding_counts(*, session: Session) -> list[tuple[str, str, str, int]]
             .group_by(ReportExtraction.extractor, ReportExtraction.extractor_version,
                       Finding.category))
     return list(session.exec(stmt).all())
-
-
-@dataclass(frozen=True)
-class AnsweredFinding:
-    """One finding's answer, for per-category agreement (pipeline.agreement folds these)."""
-
-    report_id: int
-    extractor: str
-    extractor_version: str
-    category: str
-    presence: Presence
-    severity: Severity | None
-    side: Side | None
-    region: str | None
-
-
-def _answered(f: Finding, fields: dict | None = None) -> AnsweredFinding:
-    v = fields or finding_snapshot(f)
-    return AnsweredFinding(f.report_id, f.extractor, f.extractor_version, v["category"],
-                           Presence(v["presence"]), v["severity"] and Severity(v["severity"]),
-                           v["side"] and Side(v["side"]), v["region"])
-
-
-def list_category_answers(*, session: Session
-                          ) -> tuple[list[AnsweredFinding], list[AnsweredFinding]]:
-    """(what the extractors said, what review settled) on every fully reviewed report (one
-    with findings, none of them still proposed). An extractor's answer is its finding as
-    first proposed (before any edit); the settled answer is every accepted, edited or added
-    finding as it stands."""
-    proposed = func.sum(func.cast(Finding.status == FindingStatus.proposed, Integer))
-    done = select(Finding.report_id).group_by(Finding.report_id).having(proposed == 0)
-    rows = list(session.exec(select(Finding).where(Finding.report_id.in_(done))))
-    first_edit: dict[int, dict] = {}  # an edited finding may be accepted afterwards
-    for fid, before in session.exec(
-            select(ReviewEvent.entity_id, ReviewEvent.before_json)
-            .where(ReviewEvent.entity == "finding", ReviewEvent.action == "edit",
-                   ReviewEvent.entity_id.in_(select(Finding.id)
-                                             .where(Finding.report_id.in_(done))))
-            .order_by(ReviewEvent.id)):
-        first_edit.setdefault(fid, json.loads(before or "{}"))
-    said = [_answered(f, first_edit.get(f.id)) for f in rows if f.extractor != "human"]
-    settled = [_answered(f) for f in rows if f.status in (
-        FindingStatus.accepted, FindingStatus.edited, FindingStatus.added)]
-    return said, settled

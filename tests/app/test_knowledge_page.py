@@ -11,7 +11,13 @@ from streamlit.testing.v1 import AppTest
 from curation_app import state
 from db import queries
 from db.engine import get_engine, session_scope
-from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, ReviewEvent
+from db.models import (
+    KnowledgeEntry,
+    KnowledgeSource,
+    KnowledgeStatus,
+    ReviewerRole,
+    ReviewEvent,
+)
 from pipeline.knowledge.sync import plan_action, sync_knowledge
 from tests.factories import PAGES, make_reviewer
 
@@ -25,7 +31,9 @@ def env(app_store):
                                source=KnowledgeSource.llm_draft, status=KnowledgeStatus.draft)
         s.add(draft)
         s.flush()
-        a, b = make_reviewer(s, name="Dr A"), make_reviewer(s, name="Dr B")
+        # A approves knowledge (an adjudicator); B is a reviewer
+        a = make_reviewer(s, name="Dr A", role=ReviewerRole.adjudicator)
+        b = make_reviewer(s, name="Dr B")
         written = queries.get_knowledge_entries(session=s)["atelectasis", ""]
     return SimpleNamespace(url=app_store, draft=draft, written=written, a=a, b=b)
 
@@ -111,3 +119,14 @@ def test_add_a_subclass_entry(env):
 def test_read_only_without_reviewer(env):
     at = knowledge(None)
     assert at.warning and at.button(key=f"ksave_{env.written.id}").disabled
+
+
+def test_a_reviewer_cannot_approve_and_their_edit_is_a_draft(env):
+    at = knowledge(env.b.id)
+    assert at.button(key=f"kapprove_{env.draft.id}").disabled
+    assert at.selectbox(key=f"kstatus_{env.written.id}").options == ["draft"]
+    at.text_area(key=f"kexpl_{env.written.id}_v1").input("Volume loss, B's words.")
+    at.button(key=f"ksave_{env.written.id}").click().run()
+    got = entry(env.url, env.written.id)
+    assert (got.explanation, got.status, got.reviewer_id) == (
+        "Volume loss, B's words.", KnowledgeStatus.draft, env.b.id)

@@ -94,3 +94,31 @@ def test_study_shows_evidence_highlighted_by_presence(app_env):
     # report text is shown literally: its markdown characters are escaped
     assert ":orange-background[Possible \\*early\\* edema\\.]" in body
     assert len(at.dataframe[0].value) == 3
+
+
+def test_settled_status_shown_and_rejected_findings_not_highlighted(app_env):
+    from db.queries import answer_finding
+    from tests.factories import make_account, make_reviewable_report
+
+    with session_scope(app_env) as s:
+        report, (eff, ptx, cardio) = make_reviewable_report(s, key="settled")
+        a = make_account(s, name="Dr A")
+    with session_scope(app_env) as s:
+        for f, action in ((eff, "reject"), (ptx, "accept"), (cardio, "accept")):
+            assert answer_finding(f.id, action, seen_version=0, actor=a, session=s).ok
+    at = run_page("studies", study=str(report.study_id))
+    assert any(":green-badge[settled · single]" in m.value for m in at.markdown)
+    [body] = [m.value for m in at.markdown if "background[" in m.value]
+    assert "background[Small left pleural effusion" not in body  # rejected: plain text
+    assert ":red-background[Mild cardiomegaly\\.]" in body
+    table = at.dataframe[0].value.set_index("category")
+    assert table.loc["pleural_effusion", "status"] == "rejected"
+    assert table.loc["cardiomegaly", "status"] == "accepted"
+
+
+def test_pending_review_status_and_bare_urls_are_text(app_env):
+    with session_scope(app_env) as s:
+        study = make_study(s, key="url", report="FINDINGS: See http://example.org/x.html now.")
+    at = run_page("studies", study=str(study.id))
+    assert any(":gray-badge[not reviewed]" in m.value for m in at.markdown)
+    assert any("`http://example.org/x.html`" in m.value for m in at.markdown)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from db.engine import session_scope
-from tests.factories import make_study, wait_idle
+from tests.factories import make_account, make_study, sign_in, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +16,9 @@ def test_browse_and_open_study(streamlit_server, page, db_url, data_dir, tmp_pat
             make_study(s, key=f"b{i}", dataset="openi", data_dir=data_dir,
                        report=f"FINDINGS: Patient {i} has a small right pleural effusion.\n"
                               f"IMPRESSION: Right effusion {i}.")
-    page.goto(streamlit_server, wait_until="domcontentloaded")
+        make_account(s, name="Dr A")
+    sign_in(page, streamlit_server, "Dr A")
+    page.get_by_test_id("stSidebarNav").get_by_text("Studies").click()
     page.get_by_text("Studies 1–20 of 23").wait_for(timeout=30_000)
     wait_idle(page)
     # thumbnails are real <img> elements served by streamlit's media endpoint

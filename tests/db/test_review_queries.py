@@ -226,18 +226,18 @@ def test_knowledge_edit_approve_conflict_and_sync_respects_it(store):
         assert edited.ok
     with session_scope(store.url) as s:
         stale = queries.update_knowledge(entry.id, version=1, explanation="x",
-                                         status=KnowledgeStatus.approved, reviewer=store.b,
+                                         status=KnowledgeStatus.approved, reviewer=store.c,
                                          session=s)
         assert not stale.ok and "Dr A" in stale.message
         assert queries.update_knowledge(entry.id, version=2, explanation="Better text.",
-                                        status=KnowledgeStatus.approved, reviewer=store.b,
+                                        status=KnowledgeStatus.approved, reviewer=store.c,
                                         session=s).ok
     with Session(queries_engine(store.url)) as s:
         got = s.get(KnowledgeEntry, entry.id)
         acts = [e.action for e in s.exec(select(ReviewEvent).where(
             ReviewEvent.entity == "knowledge").order_by(ReviewEvent.id))]
     assert (got.explanation, got.status, got.version, got.reviewer_id) == (
-        "Better text.", KnowledgeStatus.approved, 3, store.b.id)
+        "Better text.", KnowledgeStatus.approved, 3, store.c.id)
     assert acts == ["edit", "approve"]
     # the IKI sync now leaves it alone, even when it matches what the sync last wrote
     assert plan_action(got, "yaml text", "Better text.") == "kept-reviewed"

@@ -9,7 +9,14 @@ from sqlmodel import select
 
 from db import queries
 from db.engine import session_scope
-from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, Reviewer, ReviewEvent
+from db.models import (
+    KnowledgeEntry,
+    KnowledgeSource,
+    KnowledgeStatus,
+    Reviewer,
+    ReviewerRole,
+    ReviewEvent,
+)
 from pipeline import vocab
 from pipeline.knowledge import cli, sync
 from tests.factories import make_knowledge_entry, make_reviewer
@@ -122,7 +129,7 @@ def test_an_edit_between_the_syncs_read_and_write_is_kept(db_url, fake_iki, monk
     and it says so, instead of overwriting the edit."""
     sync.sync_knowledge(db_url)
     with session_scope(db_url) as s:
-        reviewer = make_reviewer(s)
+        reviewer = make_reviewer(s, role=ReviewerRole.adjudicator)
     fake_iki["pleural_effusion"][""] = "fluid v2"
     plan = sync.plan_action
 

@@ -1,0 +1,3 @@
+from pipeline.assign.cli import main
+
+raise SystemExit(main())

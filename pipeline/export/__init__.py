@@ -1,0 +1,1 @@
+"""Export the settled labels: CheXpert-style CSV, JSONL or Parquet."""

@@ -1,0 +1,3 @@
+from pipeline.export.cli import main
+
+raise SystemExit(main())
