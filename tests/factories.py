@@ -94,7 +94,7 @@ TRAINING_CASES = (
 
 def make_training_store(session: Session, data_dir: Path, *, n: int = 24, size: int = 32,
                         status: FindingStatus = FindingStatus.accepted,
-                        knowledge: bool = True, test_share: int = 4) -> list[Study]:
+                        knowledge: bool = True, test_share: int = 5) -> list[Study]:
     """``n`` studies with one distinct image each and findings from TRAINING_CASES (every
     ``test_share``-th study in the test split), plus approved IKI entries of their categories.
     A finding's bright square sits where its category "shows", so the images are learnable."""

@@ -101,13 +101,13 @@ def resolve(args: argparse.Namespace) -> tuple[TrainConfig, dict | None]:
     """(config, checkpoint to resume or None), or ConfigError/TrainError."""
     out, ckpt = Path(args.out), None
     path = latest_checkpoint(out) if args.resume == "latest" else args.resume and Path(args.resume)
+    if path and not path.is_file():
+        raise TrainError(f"--resume {args.resume}: no such checkpoint file")
     if path:
         try:
             ckpt = read_checkpoint(path)
         except ValueError as exc:
             raise TrainError(f"--resume {exc}") from exc
-    elif args.resume and args.resume != "latest":
-        raise TrainError(f"--resume {args.resume}: no such checkpoint file")
     elif not args.resume and holds_run(out):
         raise TrainError(f"{out} already holds a run: pass --resume latest to continue it, "
                          "or choose another --out")
