@@ -61,6 +61,14 @@ def mean(d: Dist, value: float) -> float:
     return float(t.item()) / d.world
 
 
+def sync_buffers(d: Dist, module: torch.nn.Module) -> None:
+    """Copy rank 0's buffers (BatchNorm running stats) to every rank. DDP does this before each
+    forward, so after the last forward each rank holds stats of its own last batch."""
+    if d.world > 1:
+        for buf in module.buffers():
+            torch_dist.broadcast(buf, 0)
+
+
 def teardown(d: Dist) -> None:
     if d.world > 1 and torch_dist.is_initialized():
         torch_dist.destroy_process_group()

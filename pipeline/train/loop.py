@@ -92,9 +92,10 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, steps_per_epoch: in
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def weight_digest(encoder: Encoder) -> str:
+def weight_digest(state_dict: dict) -> str:
+    """sha256 over every tensor's name and bytes: equal digests, equal weights."""
     h = hashlib.sha256()
-    for key, value in encoder.clip.state_dict().items():
+    for key, value in state_dict.items():
         h.update(key.encode())
         h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
@@ -206,7 +207,8 @@ def train(cfg: TrainConfig, env: TrainEnv, ckpt: dict | None = None, *,
             raise
         metrics = {"final_loss": result["loss"], "steps": result["step"],
                    "images_per_s": result["ips"], "stopped": result["stopped"],
-                   "skipped_images": skipped, "epochs": result["epochs"]}
+                   "skipped_images": skipped, "epochs": result["epochs"],
+                   "world_size": d.world, "weight_sha256_per_rank": result["digests"]}
         run.log(f"finished: {metrics}")
         if run_id is not None:
             with session_scope(env.db_url) as s:
@@ -233,6 +235,8 @@ def _loop(cfg, env, encoder, data, snapshot_sha, ckpt, d, run) -> dict:
         if own["cuda"] is not None and d.device.type == "cuda":
             torch.cuda.set_rng_state(own["cuda"], d.device)
         start, elapsed = ckpt["step"], ckpt["elapsed_s"]
+    else:  # reseeded here, so whatever ran before (cache builds) cannot shift dropout draws
+        torch.manual_seed(cfg.seed * 1_000_003 + 7919 * d.rank + 1)
     model = encoder
     if d.world > 1:
         model = DistributedDataParallel(encoder, device_ids=[d.device.index]
@@ -301,9 +305,10 @@ def _loop(cfg, env, encoder, data, snapshot_sha, ckpt, d, run) -> dict:
         if stopped:
             break
     bar.close()
+    dist.sync_buffers(d, encoder)
     if path is None:  # nothing left to train (resumed a finished run)
         path = checkpoint(done, last_loss)
     seconds = elapsed + time.perf_counter() - t0
     return {"path": path, "step": done, "loss": last_loss, "ips": ips, "seconds": seconds,
             "stopped": stopped, "epochs": round(done / max(steps_per_epoch, 1), 4),
-            "digests": dist.gather(d, weight_digest(encoder))}
+            "digests": dist.gather(d, weight_digest(encoder.clip.state_dict()))}
