@@ -57,6 +57,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    "checkpoint file (one of our runs' step-N.pt works too)")
     m.add_argument("--hf-text", help="Hugging Face text tower (name or folder; 'minilm' = bundled "
                    "MiniLM) replacing the architecture's")
+    m.add_argument("--lock-text", action="store_true", default=None, help="freeze the HF text "
+                   "transformer and train its projection only (features computed once)")
     m.add_argument("--image-size", type=int, help="input side in pixels (default: the model's)")
     m.add_argument("--init-logit-scale", type=float, help="starting logit scale (default 1 for "
                    "ssm/hard, 1/0.07 for infonce)")

@@ -30,6 +30,7 @@ class TrainConfig:
     model: str = "RN50"  # open_clip architecture (model/configs adds tiny-rn, small-rn, small-rn-minilm)
     pretrained: str | None = None  # open_clip tag or local checkpoint file; None: random init
     hf_text: str | None = None  # HF text tower replacing the architecture's ("minilm": bundled MiniLM)
+    lock_text: bool = False  # freeze the HF text transformer, train its projection (features cached)
     image_size: int | None = None  # input side in pixels; None: the architecture's own
     init_logit_scale: float | None = None  # starting exp(logit_scale); None: 1 for ssm/hard, 1/0.07 for infonce
     init_logit_bias: float | None = None  # starting learnable logit bias; None: no bias term
