@@ -19,7 +19,6 @@ and a TrainingRun row named NAME; pixels are cached in DATA_DIR/cache/ for every
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from model import ModelError
 from pipeline.settings import get_settings
 from pipeline.ssm import LabelError
 from pipeline.ssm.cli import add_label_flags
+from pipeline.ssm.embed import quiet_libraries
 from pipeline.train import config as config_mod
 from pipeline.train.checkpoint import latest_checkpoint, read_checkpoint
 from pipeline.train.config import ConfigError, TrainConfig
@@ -71,6 +71,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     lab.add_argument("--sentence-encoder", help="SSM label encoder (default: bundled MiniLM)")
     lab.add_argument("--texts-per-image", type=int, help="label texts drawn per image per step "
                      "(default 1)")
+    lab.add_argument("--all-texts", action="store_true", default=None, help="every label text "
+                     "is a column of every batch (cheap with --lock-text)")
     add_label_flags(lab)
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, help="passes over the training studies (default 10)")
@@ -123,15 +125,6 @@ def resolve(args: argparse.Namespace) -> tuple[TrainConfig, dict | None]:
         raise ConfigError(f"--resume: the config differs from the checkpoint's "
                           f"({'; '.join(changed)}); start a new --out to change it")
     return cfg, ckpt
-
-
-def quiet_libraries() -> None:
-    """open_clip and transformers log every random init and weight load as a warning."""
-    logging.basicConfig(level=logging.ERROR)
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

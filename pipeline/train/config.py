@@ -45,6 +45,7 @@ class TrainConfig:
     allow_missing_knowledge: bool = False  # train a category without approved IKI on its name
     sentence_encoder: str = "minilm"  # encoder of the SSM's label embeddings (name or folder)
     texts_per_image: int = 1  # label texts drawn per image per step; the batch's texts are their union
+    all_texts: bool = False  # every label text of the snapshot is a column of every batch (cheap with lock_text)
     # --- optimisation ----------------------------------------------------------------------
     epochs: int = 10  # passes over the training studies
     batch_size: int = 32  # images per process per micro-batch

@@ -252,6 +252,7 @@ def _loop(cfg, env, encoder, data, snapshot_sha, ckpt, d, run) -> dict:
         model = DistributedDataParallel(encoder, device_ids=[d.device.index]
                                         if d.device.type == "cuda" else None)
     images_per_step = cfg.batch_size * cfg.accum * d.world
+    all_texts = np.arange(len(data.texts), dtype=np.int64)  # (L,) with cfg.all_texts
 
     def checkpoint(step: int, loss: float) -> Path:
         epoch, k = divmod(step, steps_per_epoch)
@@ -281,8 +282,9 @@ def _loop(cfg, env, encoder, data, snapshot_sha, ckpt, d, run) -> dict:
         for a in range(cfg.accum):
             m = k * cfg.accum + a
             idx = order[m * cfg.batch_size:(m + 1) * cfg.batch_size]
-            texts = draw_texts([data.labels[i] for i in idx], cfg.texts_per_image, cfg.seed,
-                               epoch * n_micro + m, d.rank)
+            texts = all_texts if cfg.all_texts else draw_texts(
+                [data.labels[i] for i in idx], cfg.texts_per_image, cfg.seed,
+                epoch * n_micro + m, d.rank)
             batch = make_batch(data, idx, texts, d.device)
             sync = a == cfg.accum - 1 or d.world == 1
             with contextlib.nullcontext() if sync else model.no_sync():
@@ -299,11 +301,14 @@ def _loop(cfg, env, encoder, data, snapshot_sha, ckpt, d, run) -> dict:
         if done % cfg.log_every == 0 or done == total:
             now = time.perf_counter()
             last_loss = dist.mean(d, float(np.mean(losses)))
+            if not math.isfinite(last_loss):
+                raise TrainError(f"the loss became {last_loss} by step {done}; lower --lr "
+                                 "(the last good checkpoint stays in place)")
             ips = images_per_step * len(losses) / cfg.accum / max(now - t_log, 1e-9)
             row = {"step": done, "epoch": round(done / steps_per_epoch, 4), "loss": last_loss,
                    "lr": opt.param_groups[1]["lr"], "images_per_s": round(ips, 2),
                    "logit_scale": float(out["scale"]), "time_s": round(elapsed + now - t0, 3)}
-            row.update({k: float(v) for k, v in out.items() if k in ("mse", "bce")})
+            row.update({name: float(out[name]) for name in ("mse", "bce") if name in out})
             run.metrics(row)
             bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{ips:.0f}")
             losses, t_log = [], now
