@@ -14,7 +14,8 @@ two modules share live in ``_common`` (private to the package):
 - ``assignment``: who reviews which report (single or blind double review), progress;
 - ``answers``: each reviewer's own answers (blind), undo;
 - ``settle``: settlement, adjudication, and the settled labels training and export read;
-- ``review``: the review queue, decisions with optimistic locking, undo, agreement data.
+- ``review``: the review queue, decisions with optimistic locking, undo, agreement data;
+- ``training``: settled labels per split, each study's training image, TrainingRun rows.
 """
 
 from db.queries import (
@@ -28,6 +29,7 @@ from db.queries import (
     knowledge,
     review,
     settle,
+    training,
 )
 from db.queries.accounts import *  # noqa: F403
 from db.queries.answers import *  # noqa: F403
@@ -39,8 +41,9 @@ from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
 from db.queries.review import *  # noqa: F403
 from db.queries.settle import *  # noqa: F403
+from db.queries.training import *  # noqa: F403
 
 # exactly the modules' exports (tests/db/test_queries_api.py), not the submodules' names
 __all__ = [*accounts.__all__, *answers.__all__, *assignment.__all__, *auth.__all__,
            *browse.__all__, *extraction.__all__, *ingest.__all__, *knowledge.__all__,
-           *review.__all__, *settle.__all__]
+           *review.__all__, *settle.__all__, *training.__all__]
