@@ -8,10 +8,12 @@ module per concern, all re-exported here, so callers write ``from db import quer
 - ``ingest``: bulk key look-ups, batched inserts, ingest errors;
 - ``extraction``: reports still to extract, per-report writes, the LLM cache;
 - ``knowledge``: IKI sync reads and audit, reviewers' knowledge edits;
-- ``review``: the review queue, decisions with optimistic locking, undo, agreement data.
+- ``review``: the review queue, decisions with optimistic locking, undo, agreement data;
+- ``evaluation``: a split's labelled studies and findings, training runs, stored evaluations.
 """
 
 from db.queries.browse import *  # noqa: F403
+from db.queries.evaluation import *  # noqa: F403
 from db.queries.extraction import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
