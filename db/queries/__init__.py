@@ -9,6 +9,7 @@ module per concern, all re-exported here, so callers write ``from db import quer
 - ``extraction``: reports still to extract, per-report writes, the LLM cache;
 - ``knowledge``: IKI sync reads and audit, reviewers' knowledge edits;
 - ``review``: the review queue, decisions with optimistic locking, undo, agreement data;
+- ``training``: settled labels per split, each study's training image, TrainingRun rows;
 - ``evaluation``: a split's labelled studies and findings, training runs, stored evaluations.
 """
 
@@ -18,3 +19,4 @@ from db.queries.extraction import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
 from db.queries.review import *  # noqa: F403
+from db.queries.training import *  # noqa: F403
