@@ -75,8 +75,15 @@ def stage(name: str, args: list[str], env: dict) -> float:
 
 
 def prepare(work: Path, args: argparse.Namespace, env: dict) -> str:
+    """The store every run trains from; a --keep folder prepared with the same corpus
+    arguments is reused (the training runs can then be repeated alone)."""
     db = f"sqlite:///{work / 'store.db'}"
     demo = work / "demo"
+    corpus = {"n": args.n, "seed": args.seed, "size": args.size, "holdout": args.holdout_category}
+    marker = work / "prepared.json"
+    if marker.is_file() and json.loads(marker.read_text()) == corpus:
+        print(f"reusing the store prepared in {work}", flush=True)
+        return db
     stage("demo corpus", ["pipeline.demo", "--out", str(demo), "--n", str(args.n),
                           "--seed", str(args.seed), "--size", str(args.size),
                           "--holdout-category", args.holdout_category, "--quiet"], env)
@@ -85,6 +92,7 @@ def prepare(work: Path, args: argparse.Namespace, env: dict) -> str:
                      "--no-progress", "folder", str(demo)], env)
     stage("knowledge sync", ["pipeline.knowledge", "sync", "--db", db], env)
     stage("extract (rules)", ["pipeline.extract", "--db", db, "--extractor", "rules"], env)
+    marker.write_text(json.dumps(corpus))
     return db
 
 

@@ -4,7 +4,6 @@ evaluation results stored on a run (``python -m pipeline.evaluate``, the Runs pa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from sqlmodel import Session, func, select
 
@@ -19,34 +18,20 @@ from db.models import (
     TrainingRun,
 )
 from db.queries._common import chunks as _chunks
+from db.queries.training import REVIEWED_STATUSES, LabelRow, get_training_run_by_name
 
 __all__ = [
-    "CURATED_STATUSES", "LabelRow", "label_statuses", "list_labelled_studies",
-    "list_split_findings", "count_positive_findings", "studies_with_images",
-    "list_training_runs", "get_training_run", "set_run_evaluation",
+    "label_statuses", "list_labelled_studies", "list_split_findings", "count_positive_findings",
+    "studies_with_images", "list_training_runs", "get_training_run", "set_run_evaluation",
 ]
 
 # --- labels of a split ----------------------------------------------------------------------
 
-# The findings that count as labels, as for training: what reviewers accepted, edited or added.
-# Rejected findings never count; the extractor's unreviewed ("proposed") ones only on request.
-CURATED_STATUSES = (FindingStatus.accepted, FindingStatus.edited, FindingStatus.added)
 
-
-def label_statuses(include_proposed: bool) -> tuple[FindingStatus, ...]:
-    return CURATED_STATUSES + ((FindingStatus.proposed,) if include_proposed else ())
-
-
-@dataclass(frozen=True)
-class LabelRow:
-    """One finding of a labelled study, as the evaluation folds it."""
-
-    study_id: int
-    category: str
-    presence: str
-    severity: str | None
-    side: str | None
-    region: str | None
+def label_statuses(include_proposed: bool) -> tuple[str, ...]:
+    """The statuses whose findings are labels, the training's rule (``REVIEWED_STATUSES``:
+    accepted, edited, added); rejected findings never count, proposed ones on request."""
+    return REVIEWED_STATUSES + ((FindingStatus.proposed.value,) if include_proposed else ())
 
 
 def _labelled_reports(include_proposed: bool):
@@ -83,13 +68,13 @@ def list_split_findings(study_ids: list[int], *, session: Session, include_propo
     out: list[LabelRow] = []
     for chunk in _chunks(list(study_ids)):
         stmt = (select(Report.study_id, Finding.category, Finding.presence, Finding.severity,
-                       Finding.side, Finding.region)
+                       Finding.side, Finding.region, Finding.status)
                 .join(Report, Report.id == Finding.report_id)
                 .where(Report.study_id.in_(chunk), Finding.report_id.in_(select(labelled)),
                        Finding.status.in_(label_statuses(include_proposed)))
                 .order_by(Report.study_id, Finding.id))
-        out += [LabelRow(sid, cat, str(p), s and str(s), side and str(side), region)
-                for sid, cat, p, s, side, region in session.exec(stmt)]
+        out += [LabelRow(sid, cat, str(p), s and str(s), side and str(side), region, str(st))
+                for sid, cat, p, s, side, region, st in session.exec(stmt)]
     return out
 
 
@@ -128,7 +113,7 @@ def get_training_run(*, session: Session, run_id: int | None = None, name: str |
     if run_id is not None:
         return session.get(TrainingRun, run_id)
     if name is not None:
-        return session.exec(select(TrainingRun).where(TrainingRun.name == name)).first()
+        return get_training_run_by_name(name, session=session)
     return None
 
 

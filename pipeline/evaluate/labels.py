@@ -32,6 +32,8 @@ from pipeline import vocab
 from pipeline.evaluate.metrics import NOT_SCORED
 from pipeline.ingest.deid import Pseudonymizer
 
+TRUTH_STATUS = "truth"  # the status a demo truth finding carries in a LabelRow
+
 
 class LabelError(ValueError):
     """Labels that cannot be scored: the message is the one line the CLI prints."""
@@ -124,6 +126,6 @@ def labels_from_truth(path: Path, db_url: str, split: str, salt: str) -> EvalLab
                          "MEDFILIP_SALT?)")
     ids = [store_id[t["study_id"]] for t in matched]
     rows = [LabelRow(sid, f["category"], f["presence"], f.get("severity"), f.get("side"),
-                     f.get("region"))
+                     f.get("region"), TRUTH_STATUS)
             for sid, t in zip(ids, matched, strict=True) for f in t.get("findings", [])]
     return _assemble(ids, rows, f"truth:{Path(path).name}", unmatched=len(lines) - len(matched))

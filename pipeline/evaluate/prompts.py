@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from db.queries import LabelRow
-from pipeline.ssm.labels import label_text
+from pipeline.ssm.labels import explanation_for, label_text, negation_text
 
 
 @dataclass(frozen=True)
@@ -25,30 +25,16 @@ class Prompt:
     knowledge: bool  # an approved IKI explanation is part of the positive prompt
 
 
-def spoken(category: str) -> str:
-    return category.replace("_", " ")
-
-
 def category_prompts(categories: list[str], explanations: dict[tuple[str, str], str]
                      ) -> list[Prompt]:
     out = []
     for c in categories:
-        expl = explanations.get((c, ""), "")
-        out.append(Prompt(c, label_text(c, None, None, None, expl), f"no {spoken(c)}",
-                          bool(expl)))
+        expl = explanations.get((c, ""))
+        out.append(Prompt(c, label_text(c, explanation=expl), negation_text(c), bool(expl)))
     return out
 
 
-def explanation_for(row: LabelRow, explanations: dict[tuple[str, str], str]) -> str:
-    """The IKI text of a finding: a severity or location subclass entry where one exists
-    (issue 8, "SSM"), else the category's own."""
-    for sub in (f"severity:{row.severity}" if row.severity else None,
-                f"region:{row.region}" if row.region else None, ""):
-        if sub is not None and (row.category, sub) in explanations:
-            return explanations[row.category, sub]
-    return ""
-
-
 def finding_text(row: LabelRow, explanations: dict[tuple[str, str], str]) -> str:
+    """A finding's label text exactly as training builds it (the most specific IKI entry)."""
     return label_text(row.category, row.severity, row.side, row.region,
-                      explanation_for(row, explanations))
+                      explanation_for(explanations, row.category, row.severity, row.region))

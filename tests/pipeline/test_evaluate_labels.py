@@ -19,7 +19,7 @@ from tests.factories import make_finding, make_study
 
 
 def _row(sid, cat, presence):
-    return LabelRow(sid, cat, presence, None, None, None)
+    return LabelRow(sid, cat, presence, None, None, None, "accepted")
 
 
 def test_fold_present_beats_uncertain_beats_absent():

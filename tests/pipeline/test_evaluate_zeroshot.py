@@ -29,10 +29,11 @@ def case():
     """Six images: a, b, u (held out), normal, a + b, normal with an uncertain b.
     Prompts: a = e0, b = e1, u = 0.6 e1 + 0.8 e2 (its nearest seen prompt is b); every negative
     prompt is e3, where the normal images lie."""
-    rows = [LabelRow(0, "a", "present", "mild", None, None), LabelRow(1, "b", "present", None, None, None),
-            LabelRow(2, "u", "present", None, None, None), LabelRow(4, "a", "present", None, None, None),
-            LabelRow(4, "b", "present", None, None, None), LabelRow(5, "b", "uncertain", None, None, None),
-            LabelRow(3, "a", "absent", None, None, None)]
+    def row(sid, cat, presence="present", severity=None):
+        return LabelRow(sid, cat, presence, severity, None, None, "accepted")
+
+    rows = [row(0, "a", severity="mild"), row(1, "b"), row(2, "u"), row(4, "a"), row(4, "b"),
+            row(5, "b", "uncertain"), row(3, "a", "absent")]
     ids = list(range(6))
     labels = EvalLabels(ids, CATS, fold(rows, ids, CATS),
                         {i: [r for r in rows if r.study_id == i] for i in ids}, "store")
