@@ -67,6 +67,8 @@ def embed_studies(run: LoadedRun, db_url: str, study_ids: list[int], batch_size:
     with session_scope(db_url) as s:
         chosen = queries.list_study_images(session=s, study_ids=list(study_ids))
     images = [chosen[sid] for sid in study_ids if sid in chosen]
+    if not images:
+        return np.zeros((len(study_ids), run.encoder.embed_dim), np.float32)
     cache = pixel_cache(images, data_dir, run.encoder.image_size, progress=progress)
     device = next(run.encoder.parameters()).device
     out = [np.zeros((0, run.encoder.embed_dim), np.float32)]

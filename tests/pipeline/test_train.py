@@ -175,6 +175,27 @@ def test_a_config_file_sets_fields(db_url, data_dir, store, tmp_path):
                    for t in json.loads((tmp_path / "x" / "labels.json").read_text())["texts"])
 
 
+def test_sgd_restarts_its_cosine_every_cycle_stepped_per_batch(db_url, data_dir, store, tmp_path):
+    path = tmp_path / "sgd.json"
+    path.write_text(json.dumps({"optimizer": "sgd", "lr": 0.01, "restart_epochs": 1}))
+    assert train(db_url, data_dir, tmp_path / "x", "--config", str(path)) == 0
+    lrs = [json.loads(x)["lr"] for x in (tmp_path / "x" / "metrics.jsonl").read_text().splitlines()]
+    # 3 steps per epoch = one cycle (T_0); lr logged after each step's scheduler step
+    assert lrs == pytest.approx([0.0075, 0.0025, 0.01, 0.0075, 0.0025, 0.01])
+
+
+def test_max_minutes_stops_with_a_checkpoint_that_resumes(db_url, engine, data_dir, store,
+                                                          tmp_path, capsys):
+    out = tmp_path / "x"
+    assert train(db_url, data_dir, out, "--max-minutes", "0.00001") == 0
+    assert "(stopped at --max-minutes)" in capsys.readouterr().out
+    assert (out / "checkpoints" / "latest.txt").read_text().strip() == "step-1.pt"
+    [run] = runs(engine)
+    assert run.status == "finished" and json.loads(run.metrics_json)["stopped"] == "max_minutes"
+    assert train(db_url, data_dir, out, "--resume", "latest", "--max-minutes", "60") == 0
+    assert (out / "checkpoints" / "latest.txt").read_text().strip() == "step-6.pt"
+
+
 def test_pretrained_checkpoint_of_another_architecture(db_url, engine, data_dir, store,
                                                        tmp_path, capsys):
     path = tmp_path / "small.pt"
