@@ -21,6 +21,7 @@ pages = [
     st.Page("curation_app/pages/agreement.py", title="Agreement", icon=":material/handshake:"),
     st.Page("curation_app/pages/export.py", title="Export", icon=":material/download:"),
     st.Page("curation_app/pages/data.py", title="Data", icon=":material/monitoring:"),
+    st.Page("curation_app/pages/runs.py", title="Runs", icon=":material/model_training:"),
 ]
 if actor.can(Permission.adjudicate):
     pages.insert(1, st.Page("curation_app/pages/adjudicate.py", title="Adjudication",

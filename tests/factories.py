@@ -360,3 +360,22 @@ def sign_in(page, base: str, name: str) -> None:
                   for c in page.context.cookies()):
         assert time.monotonic() < deadline, "the session cookie was never set"
         page.wait_for_timeout(200)
+
+
+# --- training runs (the Runs page and the evaluation) ----------------------------------------
+
+
+def make_training_run(session: Session, *, name: str = "run-a", config: dict | None = None,
+                      metrics: dict | None = None, status: str = "finished",
+                      checkpoint_path: str | None = None):
+    """A TrainingRun row as ``python -m pipeline.train`` leaves it (metrics: its final JSON)."""
+    import json
+
+    from db.models import TrainingRun
+
+    run = TrainingRun(name=name, config_json=json.dumps(config or {"model": "tiny-rn"}),
+                      snapshot_sha256=_sha(name), status=status, checkpoint_path=checkpoint_path,
+                      metrics_json=json.dumps(metrics) if metrics is not None else None)
+    session.add(run)
+    session.flush()
+    return run

@@ -15,7 +15,8 @@ two modules share live in ``_common`` (private to the package):
 - ``answers``: each reviewer's own answers (blind), undo;
 - ``settle``: settlement, adjudication, and the settled labels training and export read;
 - ``review``: the review queue, decisions with optimistic locking, undo, agreement data;
-- ``training``: settled labels per split, each study's training image, TrainingRun rows.
+- ``training``: settled labels per split, each study's training image, TrainingRun rows;
+- ``evaluation``: a split's labelled studies and findings, training runs, stored evaluations.
 """
 
 from db.queries import (
@@ -24,6 +25,7 @@ from db.queries import (
     assignment,
     auth,
     browse,
+    evaluation,
     extraction,
     ingest,
     knowledge,
@@ -36,6 +38,7 @@ from db.queries.answers import *  # noqa: F403
 from db.queries.assignment import *  # noqa: F403
 from db.queries.auth import *  # noqa: F403
 from db.queries.browse import *  # noqa: F403
+from db.queries.evaluation import *  # noqa: F403
 from db.queries.extraction import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
@@ -45,5 +48,5 @@ from db.queries.training import *  # noqa: F403
 
 # exactly the modules' exports (tests/db/test_queries_api.py), not the submodules' names
 __all__ = [*accounts.__all__, *answers.__all__, *assignment.__all__, *auth.__all__,
-           *browse.__all__, *extraction.__all__, *ingest.__all__, *knowledge.__all__,
-           *review.__all__, *settle.__all__, *training.__all__]
+           *browse.__all__, *evaluation.__all__, *extraction.__all__, *ingest.__all__,
+           *knowledge.__all__, *review.__all__, *settle.__all__, *training.__all__]
