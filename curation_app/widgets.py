@@ -64,6 +64,9 @@ def render_study(detail: StudyDetail) -> None:
             else:
                 st.warning(f"Pixel file missing: {caption}")
     with right:
+        if not detail.reports:
+            st.info("No report stored for this study: it cannot be reviewed until one is "
+                    "ingested (the Data page lists ingest errors).")
         for rep in detail.reports:
             findings = [f for f in detail.findings if f.report_id == rep.id]
             if st.button("Review findings", key=f"review_report_{rep.id}"):

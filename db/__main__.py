@@ -1,6 +1,6 @@
 """Schema management.
 
-    python -m db upgrade                       # the default SQLite file (or $DATABASE_URL)
+    python -m db upgrade                       # $DATABASE_URL (or .env), else data/medfilip.db
     python -m db upgrade --db postgresql+psycopg://user@localhost/medfilip
     python -m db current --db sqlite:///data/medfilip.db
 """
@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 from alembic import command
 
-from db.engine import alembic_config, database_url, upgrade
+from db.engine import SchemaError, alembic_config, upgrade
+from db.settings import store_url
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -20,17 +23,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("action", choices=["upgrade", "current", "history"],
                    help="upgrade: apply migrations to head; current: show the applied revision; "
                         "history: list migrations")
-    p.add_argument("--db", default=None, help="database URL (default: $DATABASE_URL or "
-                   "sqlite:///data/medfilip.db)")
+    p.add_argument("--db", default=None, help="database URL (default: $DATABASE_URL, "
+                   "else DATABASE_URL in ./.env, else sqlite:///data/medfilip.db)")
     p.add_argument("--revision", default="head", help="target revision for upgrade (default: head)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    url = database_url(args.db)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    url = store_url(args.db)
     if args.action == "upgrade":
-        upgrade(url, args.revision)
+        try:
+            upgrade(url, args.revision)
+        except SchemaError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(f"schema at {args.revision}")
     elif args.action == "current":
         command.current(alembic_config(url), verbose=False)

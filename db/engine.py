@@ -1,13 +1,14 @@
 """Engine, sessions and schema migrations.
 
 SQLite is the embedded default (WAL, foreign keys on, busy timeout) so several reviewers and a
-pipeline job can share one file; ``DATABASE_URL=postgresql+psycopg://...`` switches to PostgreSQL
-with no code change. The schema is owned by Alembic (``db/migrations``); ``upgrade`` applies it.
+pipeline job can share one file; a ``postgresql+psycopg://...`` URL switches to PostgreSQL with no
+code change. Every function here takes the URL from its caller: the environment is read by
+``db.settings`` alone. The schema is owned by Alembic (``db/migrations``); ``upgrade`` applies it.
 """
 
 from __future__ import annotations
 
-import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -20,13 +21,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
-DEFAULT_URL = "sqlite:///data/medfilip.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # reviewers and a pipeline job may write at once
 
 
-def database_url(url: str | None = None) -> str:
-    """The URL to use: an explicit one, else ``DATABASE_URL``, else the embedded SQLite file."""
-    return url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+class SchemaError(RuntimeError):
+    """The store's schema cannot be brought to head; the message is one line, fit for a CLI."""
 
 
 def _set_sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -39,9 +38,8 @@ def _set_sqlite_pragmas(dbapi_conn, _record) -> None:
 
 
 @lru_cache(maxsize=16)
-def get_engine(url: str | None = None) -> Engine:
+def get_engine(url: str) -> Engine:
     """One engine per URL per process (engines own connection pools)."""
-    url = database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -54,7 +52,7 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 @contextmanager
-def session_scope(url_or_engine: str | Engine | None = None) -> Iterator[Session]:
+def session_scope(url_or_engine: str | Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
     engine = url_or_engine if isinstance(url_or_engine, Engine) else get_engine(url_or_engine)
     with Session(engine, expire_on_commit=False) as session:
@@ -66,21 +64,25 @@ def session_scope(url_or_engine: str | Engine | None = None) -> Iterator[Session
             raise
 
 
-def alembic_config(url: str | None = None) -> Config:
-    cfg = Config()
+def alembic_config(url: str) -> Config:
+    cfg = Config(stdout=sys.stdout)  # Config's default is the sys.stdout of import time
     cfg.set_main_option("script_location", str(resources.files("db") / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Bring the schema at ``url`` up to ``revision`` (idempotent)."""
-    url = database_url(url)
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the schema at ``url`` up to ``revision`` (idempotent), in one transaction that
+    waits for any other process migrating the same store (``db/migrations/env.py``). A store
+    left half-made by older code is recovered or refused (``db.migrations.recover``):
+    ``SchemaError``."""
     get_engine(url)  # creates the SQLite parent folder
-    command.upgrade(alembic_config(url), revision)
+    cfg = alembic_config(url)
+    cfg.attributes["recover"] = True
+    command.upgrade(cfg, revision)
 
 
-def init_db(url: str | None = None) -> Engine:
+def init_db(url: str) -> Engine:
     """Migrate to head and return the engine: the one call every entry point makes."""
     upgrade(url)
-    return get_engine(database_url(url))
+    return get_engine(url)

@@ -201,13 +201,18 @@ class EmbeddingIndex(SQLModel, table=True):
 
 
 class IngestError(SQLModel, table=True):
-    """One row per bad item: the run goes on, the error stays visible."""
+    """One row per bad item: the run goes on, the error stays visible until it is resolved."""
 
     id: int | None = Field(default=None, primary_key=True)
     dataset: str = Field(index=True, max_length=64)
     item: str  # source-relative reference with identifiers pseudonymised
     message: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    # study_key of the study the error is about; None for a record that names no study (an
+    # unreadable file, row or archive member)
+    subject_key: str | None = Field(default=None, index=True, max_length=64)
+    # set when a later run stores that study whole: the error no longer holds
+    resolved_at: datetime | None = None
 
 
 class LLMCall(SQLModel, table=True):

@@ -122,12 +122,23 @@ def backoff_delay(retry: int, policy: RetryPolicy, retry_after: float | None,
     return min(delay, policy.cap_s)
 
 
-def _classify(exc: Exception) -> tuple[str, str, float | None]:
+def endpoint_for_messages(base_url: object) -> str:
+    """The endpoint as messages may show it: scheme, host, port and path only (no user, password
+    or query string, which may carry credentials; the API key travels in a header, never here)."""
+    u = urlparse(str(base_url))
+    host = u.hostname or ""
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal
+    return f"{u.scheme}://{host}{f':{u.port}' if u.port else ''}{u.path}".rstrip("/")
+
+
+def _classify(exc: Exception, endpoint: str) -> tuple[str, str, float | None]:
     """(kind, message, retry_after) of a failed attempt; kinds in RETRYABLE are retried."""
     if isinstance(exc, openai.APITimeoutError):
         return "timeout", "request timed out", None
     if isinstance(exc, openai.APIConnectionError):
-        return "connection", f"connection failed: {type(exc).__name__}", None
+        cause = exc.__cause__  # httpx's error: "[Errno 111] Connection refused", a DNS failure...
+        reason = f"{type(cause).__name__}: {cause}" if cause else type(exc).__name__
+        return "connection", f"cannot connect to {endpoint} ({reason})", None
     if isinstance(exc, openai.APIStatusError):
         code = exc.status_code
         retry_after = parse_retry_after(exc.response.headers)
@@ -152,7 +163,8 @@ async def complete(client: openai.AsyncOpenAI, request: dict, *, timeout_s: floa
         try:
             resp = await client.chat.completions.create(**request, timeout=timeout_s)
         except openai.APIError as exc:
-            kind, message, retry_after = _classify(exc)
+            kind, message, retry_after = _classify(exc, endpoint_for_messages(client.base_url))
+            message = message.replace(client.api_key, "***") if client.api_key else message
             if kind == "timeout":
                 message = f"no answer within {timeout_s:g} s"
             if kind not in RETRYABLE or attempt == policy.max_retries:

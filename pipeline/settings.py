@@ -10,17 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from db.engine import DEFAULT_URL
+from db.settings import StoreSettings
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True,
-                                      populate_by_name=True)
-
-    # SQLAlchemy URL of the store; SQLite by default, postgresql+psycopg://... for many reviewers.
-    database_url: str = Field(DEFAULT_URL, validation_alias=AliasChoices("DATABASE_URL"))
+class Settings(StoreSettings):
+    # database_url (DATABASE_URL) and the .env file come from db.settings.StoreSettings, so the
+    # stages and ``python -m db`` cannot disagree about which store they mean.
     # Where de-identified pixel files, thumbnails, runs and indexes are written.
     data_dir: Path = Field(Path("data"), validation_alias=AliasChoices("MEDFILIP_DATA_DIR"))
     # Salt of the patient/study pseudonyms. Change it per deployment; keep it out of the repo.

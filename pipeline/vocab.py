@@ -7,7 +7,6 @@ Files are read with ``importlib.resources`` so they work from a wheel as well as
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -63,16 +62,6 @@ def read_yaml(name: str) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{name}: expected a mapping at top level")
     return data
-
-
-def phrase_regex(phrase: str) -> str:
-    """A literal phrase as a regex: escaped, any space matching whitespace runs or a hyphen."""
-    return r"[\s\-]+".join(re.escape(w) for w in phrase.strip().split())
-
-
-def _regex_of(item: str) -> str:
-    """Vocabulary entries with regex syntax ('\\s', '(?:') are patterns; others are phrases."""
-    return item if ("\\" in item or "(?" in item) else phrase_regex(item)
 
 
 def _strs(value, where: str) -> tuple[str, ...]:

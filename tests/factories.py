@@ -9,7 +9,18 @@ import numpy as np
 from PIL import Image as PILImage
 from sqlmodel import Session, select
 
-from db.models import Finding, Image, Presence, Report, Reviewer, ReviewerRole, Study
+from db.models import (
+    Finding,
+    Image,
+    KnowledgeEntry,
+    KnowledgeSource,
+    KnowledgeStatus,
+    Presence,
+    Report,
+    Reviewer,
+    ReviewerRole,
+    Study,
+)
 
 
 def _sha(text: str) -> str:
@@ -55,6 +66,19 @@ def make_reviewer(session: Session, *, name: str = "Dr A",
     session.add(reviewer)
     session.flush()
     return reviewer
+
+
+def make_knowledge_entry(session: Session, *, category: str = "pleural_effusion",
+                         subclass: str = "", explanation: str = "Fluid in the pleural space.",
+                         source: KnowledgeSource = KnowledgeSource.written,
+                         status: KnowledgeStatus = KnowledgeStatus.draft,
+                         reviewer_id: int | None = None) -> KnowledgeEntry:
+    """An IKI entry row as it stands (no audit event: the state a test starts from)."""
+    entry = KnowledgeEntry(category=category, subclass=subclass, explanation=explanation,
+                           source=source, status=status, reviewer_id=reviewer_id)
+    session.add(entry)
+    session.flush()
+    return entry
 
 
 REVIEW_REPORT = ("FINDINGS: Small left pleural effusion. No pneumothorax. Mild cardiomegaly.\n"
@@ -156,3 +180,45 @@ def write_manifest(path: Path, rows: list[dict], columns: list[str] | None = Non
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+# --- running things: an ingest in-process, the store's row counts, an app page, the browser ---
+
+PAGES = Path(__file__).resolve().parents[1] / "curation_app" / "pages"
+
+
+def run_ingest(db_url: str, data_dir: Path, *source: str, extra: tuple[str, ...] = ()) -> int:
+    """``python -m pipeline.ingest`` in this process (no workers, no progress bar)."""
+    from pipeline.ingest import cli
+
+    return cli.main(["--db", db_url, "--data-dir", str(data_dir), "--workers", "0",
+                     "--no-progress", *extra, *source])
+
+
+def count_ingested(db_url: str) -> dict[str, int]:
+    """Rows of the tables an ingest writes, by table class name."""
+    from sqlmodel import func
+
+    from db.engine import get_engine
+    from db.models import IngestError
+
+    with Session(get_engine(db_url)) as s:
+        return {m.__name__: s.exec(select(func.count()).select_from(m)).one()
+                for m in (Study, Image, Report, IngestError)}
+
+
+def run_page(name: str, **query_params):
+    """Run one curation_app page file under Streamlit's AppTest; fails on an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(PAGES / f"{name}.py"), default_timeout=30)
+    for key, value in query_params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def wait_idle(page, timeout_ms: int = 30_000) -> None:
+    """Playwright: wait until no script run is in flight (a click during a rerun can be dropped)."""
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout_ms)

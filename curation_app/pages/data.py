@@ -44,13 +44,13 @@ def main() -> None:
         st.subheader("Findings by category")
         _findings_chart(queries.findings_by_category(session=session))
         st.subheader("Ingest errors")
-        ingest = queries.list_ingest_errors(session=session)
+        ingest = queries.list_ingest_errors(session=session)  # open ones: see IngestError
         if ingest:
             st.dataframe(pd.DataFrame([{"dataset": e.dataset, "item": e.item, "error": e.message,
                                         "at": e.created_at} for e in ingest]),
                          hide_index=True, use_container_width=True)
         else:
-            st.caption("None recorded.")
+            st.caption("None open (errors of studies a later run stored whole are resolved).")
         st.subheader("Extraction errors")
         extraction = queries.list_extraction_errors(session=session)
         if extraction:

@@ -107,31 +107,20 @@ def _fields_form(prefix: str, finding: Finding | None) -> None:
                  value=finding.evidence_text or "" if finding else "", height=68)
 
 
-def _read_form(prefix: str, text: str) -> dict | None:
-    """The form's fields with the quote's offsets; None (and an error flashed) when the quote is
-    not in the report."""
-    quote = st.session_state.get(f"{prefix}_evidence", "")
-    span = queries.locate_quote(text, quote)
-    if span is None:
-        state.flash("error", f"The evidence quote {quote.strip()[:80]!r} is not a verbatim part "
-                             "of the report text; copy it exactly from the report. Nothing saved.")
-        return None
+def _read_form(prefix: str) -> dict:
+    """The form's fields; the evidence as typed or pasted. The write locates it in the report
+    (``db.evidence``: whitespace may differ, the exact report slice is stored) or refuses it."""
     fields = {f: _choice(st.session_state.get(f"{prefix}_{f}", NONE))
               for f in ("category", "presence", "severity", "side", "region")}
-    return {**fields, "evidence_start": span[0], "evidence_end": span[1],
-            "evidence_text": text[span[0]:span[1]]}
+    return {**fields, "evidence_text": st.session_state.get(f"{prefix}_evidence", "")}
 
 
-def _on_edit(finding_id: int, version: int, text: str) -> None:
-    fields = _read_form(f"editf_{finding_id}", text)
-    if fields is not None:
-        rv.on_decide(finding_id, "edit", version, fields)
+def _on_edit(finding_id: int, version: int) -> None:
+    rv.on_decide(finding_id, "edit", version, _read_form(f"editf_{finding_id}"))
 
 
-def _on_add(report_id: int, text: str) -> None:
-    fields = _read_form("addf", text)
-    if fields is not None:
-        rv.on_add(report_id, fields)
+def _on_add(report_id: int) -> None:
+    rv.on_add(report_id, _read_form("addf"))
 
 
 def _start_edit(finding_id: int) -> None:
@@ -144,7 +133,7 @@ def _start_edit(finding_id: int) -> None:
 # --- report view --------------------------------------------------------------------------
 
 
-def _finding_row(f: Finding, text: str, can_write: bool, names: dict[int, str],
+def _finding_row(f: Finding, can_write: bool, names: dict[int, str],
                  opinions: dict[int, str]) -> None:
     status = str(f.status)
     with st.container(border=True, key=f"finding_{f.id}"):
@@ -170,7 +159,7 @@ def _finding_row(f: Finding, text: str, can_write: bool, names: dict[int, str],
             with st.form(f"edit_form_{f.id}"):
                 _fields_form(f"editf_{f.id}", f)
                 st.form_submit_button("Save edit", key=f"save_{f.id}", type="primary",
-                                      on_click=_on_edit, args=(f.id, f.version, text))
+                                      on_click=_on_edit, args=(f.id, f.version))
 
 
 def _report_actions(report_id: int, can_write: bool) -> None:
@@ -211,12 +200,12 @@ def _report_view(session, report_id: int, can_write: bool) -> None:
         queries.list_decision_events(session=session, report_id=report_id))
     for f in view.findings:
         opinions = {r: a for (fid, r), a in decisions.items() if fid == f.id}
-        _finding_row(f, view.report.text, can_write, names, opinions)
+        _finding_row(f, can_write, names, opinions)
     if can_write:
         with st.expander("Add finding"), st.form("add_finding_form"):
             _fields_form("addf", None)
             st.form_submit_button("Add finding", key="add_finding", type="primary",
-                                  on_click=_on_add, args=(report_id, view.report.text))
+                                  on_click=_on_add, args=(report_id,))
 
 
 def main() -> None:

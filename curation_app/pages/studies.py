@@ -45,7 +45,10 @@ def _study_list(session) -> None:
             meta.caption(f"view {row.image.view or '—'} · {row.n_images} image(s) · "
                          f"{row.n_findings} finding(s)" if row.image else
                          f"no image · {row.n_findings} finding(s)")
-            report.markdown(report_snippet(row.report))
+            if row.report:
+                report.markdown(report_snippet(row.report))
+            else:  # its report failed to ingest (the Data page lists why) or never existed
+                report.caption("no report stored")
             if action.button("Open", key=f"open_{row.study.id}"):
                 st.query_params[state.QP_STUDY] = str(row.study.id)
                 st.rerun()

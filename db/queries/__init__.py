@@ -2,7 +2,8 @@
 
 Functions take ``session`` keyword-only (full-stack-fastapi-template's ``crud.py`` style). One
 module per concern, all re-exported here, so callers write ``from db import queries`` and
-``queries.list_studies(session=...)``:
+``queries.list_studies(session=...)``. Each module lists its exports in ``__all__``; helpers
+two modules share live in ``_common`` (private to the package):
 
 - ``browse``: the studies list, one study, store health (Data page);
 - ``ingest``: bulk key look-ups, batched inserts, ingest errors;
@@ -11,8 +12,13 @@ module per concern, all re-exported here, so callers write ``from db import quer
 - ``review``: the review queue, decisions with optimistic locking, undo, agreement data.
 """
 
+from db.queries import browse, extraction, ingest, knowledge, review
 from db.queries.browse import *  # noqa: F403
 from db.queries.extraction import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
 from db.queries.review import *  # noqa: F403
+
+# exactly the modules' exports (tests/db/test_queries_api.py), not the submodules' names
+__all__ = [*browse.__all__, *extraction.__all__, *ingest.__all__, *knowledge.__all__,
+           *review.__all__]

@@ -18,6 +18,21 @@ from db.models import (
     Study,
 )
 
+__all__ = [
+    "count_rows",
+    "count_studies",
+    "extraction_coverage",
+    "findings_by_category",
+    "get_study",
+    "list_datasets",
+    "list_extraction_errors",
+    "list_ingest_errors",
+    "list_splits",
+    "list_studies",
+    "StudyDetail",
+    "StudyRow",
+]
+
 # --- studies & images (browse) -------------------------------------------------------------
 
 
@@ -99,9 +114,12 @@ def get_study(*, session: Session, study_id: int) -> StudyDetail | None:
     return StudyDetail(study, images, reports, findings)
 
 
-def list_ingest_errors(*, session: Session, dataset: str | None = None,
-                       limit: int = 200) -> list[IngestError]:
+def list_ingest_errors(*, session: Session, dataset: str | None = None, limit: int = 200,
+                       include_resolved: bool = False) -> list[IngestError]:
+    """The latest ingest errors, newest first; open ones only unless ``include_resolved``."""
     stmt = select(IngestError).order_by(IngestError.id.desc()).limit(limit)
+    if not include_resolved:
+        stmt = stmt.where(IngestError.resolved_at.is_(None))
     if dataset:
         stmt = stmt.where(IngestError.dataset == dataset)
     return list(session.exec(stmt).all())
@@ -112,10 +130,13 @@ def list_ingest_errors(*, session: Session, dataset: str | None = None,
 
 
 def count_rows(*, session: Session) -> dict[str, int]:
-    """Row counts of the main tables, by table name."""
+    """Row counts of the main tables, by table name; "ingesterror" counts open errors only."""
     tables = (Study, Image, Report, Finding, KnowledgeEntry, IngestError, ExtractionError, LLMCall)
-    return {t.__tablename__: session.exec(select(func.count()).select_from(t)).one()
-            for t in tables}
+    counts = {t.__tablename__: session.exec(select(func.count()).select_from(t)).one()
+              for t in tables}
+    counts["ingesterror"] = session.exec(select(func.count()).select_from(IngestError)
+                                         .where(IngestError.resolved_at.is_(None))).one()
+    return counts
 
 
 def extraction_coverage(*, session: Session) -> list[dict]:

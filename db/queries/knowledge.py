@@ -13,8 +13,24 @@ from db.models import (
     KnowledgeStatus,
     Reviewer,
     ReviewEvent,
+    utcnow,
 )
-from db.queries.review import ReviewResult, _add_event, _locked_update
+from db.queries._common import add_event, insert_or_skip, locked_update
+from db.queries.review import ReviewResult
+
+__all__ = [
+    "add_knowledge_subclass",
+    "create_knowledge_entry",
+    "get_knowledge_entries",
+    "knowledge_snapshot",
+    "KNOWLEDGE_SYNC_ACTION",
+    "last_synced_explanations",
+    "list_knowledge",
+    "list_subclass_keys_in_use",
+    "SUBCLASS_KINDS",
+    "update_knowledge",
+    "write_knowledge_entry",
+]
 
 # IKI knowledge sync (pipeline.knowledge.sync): the entries, and what the sync itself last wrote to
 # each, read back from its own audit events (ReviewEvent action "sync").
@@ -43,12 +59,41 @@ def knowledge_snapshot(e: KnowledgeEntry) -> dict:
             "reviewer_id": e.reviewer_id, "version": e.version}
 
 
-def add_knowledge_event(entry: KnowledgeEntry, before: dict | None, action: str, *,
-                        session: Session) -> None:
-    """Append the audit event of a write to ``entry`` (reviewer None: a pipeline write)."""
-    session.add(ReviewEvent(entity="knowledge", entity_id=entry.id, action=action,
-                            before_json=json.dumps(before) if before is not None else None,
-                            after_json=json.dumps(knowledge_snapshot(entry))))
+def create_knowledge_entry(category: str, subclass: str, explanation: str, *,
+                           source: KnowledgeSource, status: KnowledgeStatus, action: str,
+                           reviewer_id: int | None = None,
+                           session: Session) -> KnowledgeEntry | None:
+    """Insert a new entry and its audit event; None, and nothing written, when an entry for
+    (category, subclass) exists already (another writer got there first: theirs stays)."""
+    inserted = insert_or_skip(KnowledgeEntry, [{
+        "category": category, "subclass": subclass, "explanation": explanation,
+        "source": KnowledgeSource(source), "status": KnowledgeStatus(status),
+        "reviewer_id": reviewer_id, "version": 1, "updated_at": utcnow()}], session=session)
+    if not inserted:
+        return None
+    [entry_id] = inserted
+    entry = session.get(KnowledgeEntry, entry_id, populate_existing=True)
+    add_event(reviewer_id, "knowledge", entry_id, action, None, knowledge_snapshot(entry),
+               session=session)
+    return entry
+
+
+def write_knowledge_entry(entry: KnowledgeEntry, values: dict, *, action: str,
+                          reviewer_id: int | None = None,
+                          session: Session) -> KnowledgeEntry | None:
+    """Update ``entry`` as read (its ``version``) with ``values``, and audit it; None, and
+    nothing written, when the row changed since it was read (optimistic locking).
+
+    The event's ``before`` is the entry as read and its ``after`` the row as re-read after the
+    write, so the audit trail equals the rows.
+    """
+    before = knowledge_snapshot(entry)
+    if not locked_update(KnowledgeEntry, entry.id, entry.version, values, session=session):
+        return None
+    after = session.get(KnowledgeEntry, entry.id, populate_existing=True)
+    add_event(reviewer_id, "knowledge", entry.id, action, before, knowledge_snapshot(after),
+               session=session)
+    return after
 
 
 def list_subclass_keys_in_use(*, session: Session) -> list[tuple[str, str]]:
@@ -88,19 +133,16 @@ def update_knowledge(entry_id: int, *, version: int, explanation: str, status: K
     if entry is None or not explanation:
         return ReviewResult(False, "An explanation cannot be empty." if entry else
                             f"IKI entry {entry_id} no longer exists.")
-    before = knowledge_snapshot(entry)
     action = "edit" if explanation != entry.explanation else "approve"
     values = {"explanation": explanation, "status": KnowledgeStatus(status),
               "reviewer_id": reviewer.id}
-    if entry.version != version or not _locked_update(KnowledgeEntry, entry_id, version, values,
-                                                      session=session):
+    if entry.version != version or write_knowledge_entry(
+            entry, values, action=action, reviewer_id=reviewer.id, session=session) is None:
+        entry = session.get(KnowledgeEntry, entry_id, populate_existing=True)
         who = session.get(Reviewer, entry.reviewer_id) if entry.reviewer_id else None
         return ReviewResult(False, f"IKI entry {entry_id} was changed by "
                             f"{who.name if who else 'the sync'} at {entry.updated_at:%Y-%m-%d %H:%M:%S}"
                             " since you opened it; nothing was saved.", entity_id=entry_id)
-    _add_event(reviewer.id, "knowledge", entry_id, action, before,
-               {**before, **values, "status": KnowledgeStatus(status).value,
-                "version": version + 1}, session=session)
     session.flush()
     return ReviewResult(True, f"IKI entry {entry.category} {entry.subclass or ''}: saved.".replace(
         "  ", " "), True, entry_id)
@@ -114,14 +156,9 @@ def add_knowledge_subclass(category: str, subclass: str, explanation: str, *, re
     if kind not in SUBCLASS_KINDS or not value.strip() or not explanation:
         return ReviewResult(False, "A subclass entry needs a subclass written kind:value "
                             f"(kind one of {', '.join(SUBCLASS_KINDS)}) and an explanation.")
-    if session.exec(select(KnowledgeEntry.id).where(KnowledgeEntry.category == category,
-                                                    KnowledgeEntry.subclass == subclass)).first():
+    entry = create_knowledge_entry(category, subclass, explanation,
+                                   source=KnowledgeSource.written, status=KnowledgeStatus.draft,
+                                   action="add", reviewer_id=reviewer.id, session=session)
+    if entry is None:
         return ReviewResult(False, f"{category} already has an entry for {subclass}.")
-    entry = KnowledgeEntry(category=category, subclass=subclass, explanation=explanation,
-                           source=KnowledgeSource.written, status=KnowledgeStatus.draft,
-                           reviewer_id=reviewer.id)
-    session.add(entry)
-    session.flush()
-    _add_event(reviewer.id, "knowledge", entry.id, "add", None, knowledge_snapshot(entry),
-               session=session)
     return ReviewResult(True, f"Added {category} {subclass} (draft).", True, entry.id)

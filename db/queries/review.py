@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import update as sa_update
 from sqlmodel import Session, func, select
 
+from db.evidence import check_span, locate_quote
 from db.models import (
     Finding,
     FindingStatus,
@@ -22,8 +22,30 @@ from db.models import (
     Severity,
     Side,
     Study,
-    utcnow,
 )
+from db.queries._common import add_event, locked_update
+
+__all__ = [
+    "accept_all_remaining",
+    "add_finding",
+    "add_reviewer",
+    "added_finding_counts",
+    "count_review_queue",
+    "decide_finding",
+    "DecisionEvent",
+    "finding_snapshot",
+    "get_review_report",
+    "list_decision_events",
+    "list_finding_extractors",
+    "list_review_queue",
+    "list_reviewers",
+    "next_unreviewed_report",
+    "QueueRow",
+    "review_status_counts",
+    "ReviewReport",
+    "ReviewResult",
+    "undo_last",
+]
 
 # --- review ---------------------------------------------------------------------------------
 
@@ -74,17 +96,16 @@ def add_reviewer(name: str, role: ReviewerRole, *, session: Session) -> Reviewer
     return reviewer
 
 
-def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
-    """(start, end) of the first verbatim occurrence of ``quote`` (trimmed) in ``text``."""
-    quote = quote.strip()
-    start = text.find(quote) if quote else -1
-    return None if start < 0 else (start, start + len(quote))
-
-
 def finding_snapshot(f: Finding) -> dict:
     """The finding's reviewable fields as plain JSON values."""
     return {k: (str(v) if isinstance(v, str) else v)  # a StrEnum's str() is its value
             for k in FINDING_FIELDS for v in [getattr(f, k)]}
+
+
+def _stored_snapshot(finding_id: int, *, session: Session) -> dict:
+    """The finding's row as the database now holds it (re-read, not the values we sent): what
+    an event's ``after`` records, so the audit trail equals the rows."""
+    return finding_snapshot(session.get(Finding, finding_id, populate_existing=True))
 
 
 def _finding_values(fields: dict) -> dict:
@@ -197,25 +218,24 @@ def _conflict(finding_id: int, *, session: Session) -> ReviewResult:
                         entity_id=finding_id)
 
 
-def _locked_update(model, entity_id: int, version: int, values: dict, *, session: Session) -> bool:
-    """UPDATE ... WHERE id = :id AND version = :v; False when another write got there first."""
-    result = session.exec(sa_update(model).where(model.id == entity_id, model.version == version)
-                          .values(**values, version=version + 1, updated_at=utcnow()))
-    return result.rowcount == 1
+def _resolve_evidence(report_id: int, fields: dict, *, session: Session) -> dict | str:
+    """``fields`` with its evidence as the exact report slice, or why the quote is refused.
 
-
-def _add_event(reviewer_id, entity, entity_id, action, before, after, *, session) -> None:
-    session.add(ReviewEvent(reviewer_id=reviewer_id, entity=entity, entity_id=entity_id,
-                            action=action, before_json=json.dumps(before) if before else None,
-                            after_json=json.dumps(after) if after is not None else None))
-
-
-def _check_evidence(report_id: int, fields: dict, *, session: Session) -> str | None:
-    start, end, quote = (fields.get(k) for k in ("evidence_start", "evidence_end", "evidence_text"))
+    A given span that is the quote's verbatim slice is kept (a reviewer may mean a later
+    occurrence); otherwise the quote is located (``db.evidence.locate_quote``: whitespace-
+    insensitive, first occurrence) and the slice found there is stored.
+    """
     text = session.get(Report, report_id).text
-    if not quote or start is None or end is None or text[start:end] != quote:
-        return "The evidence must be a verbatim quote of the report text."
-    return None
+    start, end, quote = (fields.get(k) for k in ("evidence_start", "evidence_end", "evidence_text"))
+    if check_span(text, start, end, quote):
+        return fields
+    span = locate_quote(text, quote)
+    if span is None:
+        clipped = " ".join((quote or "").split())[:80]
+        return (f"The evidence quote {clipped!r} is not a verbatim part of the report text; "
+                "copy it from the report. Nothing saved.")
+    return {**fields, "evidence_start": span[0], "evidence_end": span[1],
+            "evidence_text": text[span[0]:span[1]]}
 
 
 def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Reviewer,
@@ -229,17 +249,19 @@ def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Revi
     before = finding_snapshot(finding)
     decision = {**before, **{k: v for k, v in (changes or {}).items() if k in EDITABLE_FIELDS},
                 "status": DECISION_STATUS[action].value, "reviewer_id": reviewer.id}
-    if action == "edit" and (error := _check_evidence(finding.report_id, decision,
-                                                      session=session)):
-        return ReviewResult(False, error, entity_id=finding_id)
+    if action == "edit":
+        decision = _resolve_evidence(finding.report_id, decision, session=session)
+        if isinstance(decision, str):
+            return ReviewResult(False, decision, entity_id=finding_id)
     applies = (finding.reviewer_id in (None, reviewer.id)
                or ReviewerRole(reviewer.role) in OVERRIDING_ROLES)
     if applies:
-        if not _locked_update(Finding, finding_id, version, _finding_values(decision),
+        if not locked_update(Finding, finding_id, version, _finding_values(decision),
                               session=session):
             return _conflict(finding_id, session=session)
-        decision["version"] = version + 1
-    _add_event(reviewer.id, "finding", finding_id, action, before,
+        decision = _stored_snapshot(finding_id, session=session)
+    # a second opinion changes no row: its event records the decision itself
+    add_event(reviewer.id, "finding", finding_id, action, before,
                {**decision, "_applied": applies}, session=session)
     session.flush()
     message = (f"Finding {finding_id}: {DECISION_STATUS[action].value}." if applies else
@@ -251,15 +273,18 @@ def decide_finding(finding_id: int, action: str, *, version: int, reviewer: Revi
 def add_finding(report_id: int, fields: dict, *, reviewer: Reviewer,
                 session: Session) -> ReviewResult:
     """A finding the extractor missed: status ``added``, extractor ``human``."""
-    values = _finding_values({k: fields.get(k) for k in EDITABLE_FIELDS})
-    if error := _check_evidence(report_id, values, session=session):
-        return ReviewResult(False, error)
+    values = _resolve_evidence(report_id, {k: fields.get(k) for k in EDITABLE_FIELDS},
+                               session=session)
+    if isinstance(values, str):
+        return ReviewResult(False, values)
+    values = _finding_values(values)
     finding = Finding(report_id=report_id, extractor="human", extractor_version="human",
                       status=FindingStatus.added, reviewer_id=reviewer.id, **values)
     session.add(finding)
     session.flush()
-    _add_event(reviewer.id, "finding", finding.id, "add", None,
-               {**finding_snapshot(finding), "_applied": True}, session=session)
+    add_event(reviewer.id, "finding", finding.id, "add", None,
+               {**_stored_snapshot(finding.id, session=session), "_applied": True},
+               session=session)
     session.flush()
     return ReviewResult(True, f"Finding {finding.id} added.", True, finding.id)
 
@@ -297,13 +322,13 @@ def undo_last(report_id: int, *, reviewer: Reviewer, session: Session) -> Review
         restored = {**meta, "deleted": True}
     elif after["_applied"]:
         before = json.loads(target.before_json)
-        if not _locked_update(Finding, finding.id, finding.version, _finding_values(before),
+        if not locked_update(Finding, finding.id, finding.version, _finding_values(before),
                               session=session):
             return _conflict(finding.id, session=session)
-        restored = {**before, "version": finding.version + 1, **meta}
+        restored = {**_stored_snapshot(finding.id, session=session), **meta}
     else:
         restored = {**current, **meta}
-    _add_event(reviewer.id, "finding", target.entity_id, "undo", current, restored,
+    add_event(reviewer.id, "finding", target.entity_id, "undo", current, restored,
                session=session)
     session.flush()
     return ReviewResult(True, f"Undid your {target.action} of finding {target.entity_id}.",

@@ -3,7 +3,8 @@
 File mode (JSONL in, JSONL out; input lines {"id": ..., "text": ...}):
     python -m pipeline.extract --input reports.jsonl --output findings.jsonl
 DB mode (every report without findings from the current extractor version -> Finding rows,
-status "proposed"; failures -> ExtractionError rows):
+status "proposed", once per report and version, never on a report under review; failures ->
+ExtractionError rows; safe to run twice at once):
     python -m pipeline.extract --db sqlite:///data/medfilip.db --extractor llm --concurrency 16
 
 Output findings: {"category", "presence", "severity", "location": {"side", "region"}, "side",
@@ -35,7 +36,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
     ap.add_argument("--limit", type=int, help="extract at most this many reports")
     ap.add_argument("--force", action="store_true",
-                    help="DB mode: re-extract reports that already have findings of this version")
+                    help="DB mode: re-extract reports that already have findings of this version "
+                         "(a report a reviewer has started on is still left alone)")
     args = ap.parse_args(argv)
     if args.input is None and args.db is None:
         ap.error("choose a mode: --input IN.jsonl --output OUT.jsonl, or --db URL")

@@ -2,7 +2,8 @@
 
 One schema for the rule-based and the LLM extractor, so that the DB writer, the file writer and
 the benchmarks treat them alike. ``evidence`` must be a verbatim slice of the report text:
-``text[evidence.start:evidence.end] == evidence.text``.
+``text[evidence.start:evidence.end] == evidence.text`` (``db.evidence.check_span``, applied to
+every extractor's output by ``pipeline.extract.run`` before it is written).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from db.evidence import check_span
 from db.models import Presence, Severity, Side
 
 
@@ -52,7 +54,8 @@ class ExtractedFinding(BaseModel):
 
 
 def evidence_is_verbatim(text: str, ev: Evidence) -> bool:
-    return 0 <= ev.start <= ev.end <= len(text) and text[ev.start:ev.end] == ev.text
+    """``db.evidence.check_span`` of a finding's evidence: the one verbatim rule."""
+    return check_span(text, ev.start, ev.end, ev.text)
 
 
 class ExtractionResult(BaseModel):

@@ -13,7 +13,13 @@ Everything is de-identified on the way in (``pipeline.ingest.deid``): keys are s
 text is scrubbed of the study's known identifiers. Ingest is idempotent (a key already stored is
 "unchanged") and resumable: each batch of studies is one transaction and pixel files have
 deterministic names, so a killed run picks up where it stopped. A bad item becomes an
-IngestError row and the run goes on; the exit status is 1 only when nothing could be ingested.
+IngestError row (and a warning on stderr, on every run while it still fails) and the run goes
+on; a study whose image or report failed counts as failed even when its other rows were stored.
+When a later run stores that study whole, its error rows are marked resolved.
+
+Exit status: 0 every item ingested or unchanged; 3 the run finished but some items failed (see
+table ingesterror); 1 nothing could be ingested (source not found or unreadable, every item
+failed, the store unusable); 2 usage error.
 """
 
 from __future__ import annotations
@@ -21,14 +27,46 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
+from db.engine import SchemaError
 from db.models import Split
 from pipeline.ingest.datasets import iter_chexpert, iter_mimic
-from pipeline.ingest.run import IngestConfig, run_ingest
+from pipeline.ingest.run import IngestConfig, IngestSummary, run_ingest
 from pipeline.ingest.sources import Item, iter_image_folder, iter_manifest, iter_openi
 from pipeline.settings import get_settings
+
+EXIT_OK, EXIT_FATAL, EXIT_SOME_FAILED = 0, 1, 3  # and 2: argparse's usage error
+
+
+def missing_source(args: argparse.Namespace) -> str | None:
+    """Why the source cannot be read at all ("folder not found: ..."), or None."""
+    if args.source == "openi":
+        paths = [("archive", args.tgz, "file"), ("images folder", args.images, "dir")]
+    elif args.source == "folder":
+        paths = [("folder", args.dir, "dir"), ("manifest", args.manifest, "file")]
+    else:
+        paths = [("root folder", args.root, "dir")]
+    for noun, value, kind in paths:
+        if value is None:
+            continue
+        path = Path(value)
+        if not path.exists():
+            return f"{noun} not found: {value}"
+        if (kind == "dir") != path.is_dir():
+            return f"{noun} is not a {'folder' if kind == 'dir' else 'file'}: {value}"
+    return None
+
+
+def exit_status(summary: IngestSummary) -> int:
+    """The documented exit status of a finished run (see the module docstring)."""
+    if summary.ingested + summary.unchanged + summary.images + summary.reports == 0:
+        return EXIT_FATAL  # nothing stored, nothing there already: the run achieved nothing
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
 def iter_source(args: argparse.Namespace) -> Iterator[Item]:
@@ -88,12 +126,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("pydicom").setLevel(logging.CRITICAL)  # its warnings can quote PHI
+    if problem := missing_source(args):
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_FATAL
     settings = get_settings(database_url=args.db, data_dir=args.data_dir)
     config = IngestConfig(database_url=settings.database_url, data_dir=Path(settings.data_dir),
                           salt=settings.pseudonym_salt.get_secret_value(),
                           dataset=args.dataset, split=args.split, batch_size=args.batch_size,
                           workers=args.workers, progress=not args.no_progress)
-    summary = run_ingest(iter_source(args), config)
+    try:
+        summary = run_ingest(iter_source(args), config)
+    except SchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except OperationalError as exc:  # e.g. still locked after the busy timeout, server down
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        print(f"error: the store cannot be written ({reason}); batches already committed are "
+              "kept, rerun to go on", file=sys.stderr)
+        return EXIT_FATAL
     print(summary.line())
-    return 0 if summary.ingested + summary.unchanged > 0 else 1
+    return exit_status(summary)
 

@@ -64,6 +64,9 @@ NAME_FILLERS = frozenset({"patient", "anonymous", "anon", "anonymized", "anonymi
 
 # DICOM UIDs (PS3.5 9.1: dotted digit groups) and bare digit runs long enough to be ids.
 UID_RE = re.compile(r"(?<![\w.])\d+(?:\.\d+){3,}(?![\w])")
+# In a reference (a file name), a run of 7+ digits is shaped like an MRN, an accession number or
+# a date (20190314): masked even when no header names it.
+LONG_DIGITS_RE = re.compile(r"(?<!\d)\d{7,}(?!\d)")
 
 # Dates and phone numbers in report prose are identifiers too (HIPAA Safe Harbor): numeric dates
 # with a year ("01/02/2019", "2019-01-02", "1.2.19"), written dates ("March 3, 2018",
@@ -199,9 +202,10 @@ def scrub_text(text: str, identifiers: Iterable[str]) -> str:
 
 def safe_ref(ref: str, pseudo: Pseudonymizer, identifiers: Iterable[str] = ()) -> str:
     """A source reference (relative path, row number) fit for logs and IngestError.item:
-    UID-like tokens and the study's known identifiers (even inside a path segment such as
-    "p10000032") become salted tokens."""
+    UID-like tokens, long digit runs and the study's known identifiers (even inside a path
+    segment such as "p10000032") become salted tokens; the rest of the path stays readable."""
     pattern = _pattern(identifiers, whole_words=False)
     if pattern is not None:
         ref = pattern.sub(lambda m: pseudo.token(m.group(0).lower()), ref)
-    return UID_RE.sub(lambda m: pseudo.token(m.group(0)), ref)
+    ref = UID_RE.sub(lambda m: pseudo.token(m.group(0)), ref)
+    return LONG_DIGITS_RE.sub(lambda m: pseudo.token(m.group(0)), ref)

@@ -100,6 +100,20 @@ def read_header(path: Path) -> DicomHeader:
             raise BadImage(f"corrupt DICOM attribute ({sanitize_error(exc)})") from exc
 
 
+def read_identifiers(path: Path) -> frozenset[str]:
+    """Identifying values of a DICOM header, for scrubbing (never stored), read without the
+    pixel data: a file whose pixels fail to decode still names its patient. Empty when not even
+    the header can be read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = read_dataset(path, pixels=False)
+            uid = str(ds.get("StudyInstanceUID", "") or "").strip()
+            return header_identifiers(ds) | ({uid} if uid else set())
+    except Exception:  # a header too broken to read has nothing we could use either
+        return frozenset()
+
+
 def _read_header(path: Path) -> DicomHeader:
     ds = read_dataset(path, pixels=False)
     study_uid = str(ds.get("StudyInstanceUID", "") or "").strip()

@@ -31,18 +31,18 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from db.engine import init_db
-from db.models import Image, Report, Study, utcnow
+from db.models import utcnow
 from db.queries import (
+    BatchWritten,
     add_ingest_errors,
     find_image_keys,
     find_studies_with_report,
     find_study_ids,
-    insert_ingest_rows,
+    resolve_ingest_errors,
+    write_ingest_batch,
 )
 from pipeline.batching import batched
 from pipeline.ingest.deid import Pseudonymizer, safe_ref, scrub_text
-from pipeline.ingest.dicom import read_header
-from pipeline.ingest.pixels import BadImage
 from pipeline.ingest.sources import (
     Item,
     ItemError,
@@ -51,9 +51,9 @@ from pipeline.ingest.sources import (
 from pipeline.ingest.workers import (
     ImageJob,
     ImageOutcome,
+    dicom_identifiers,
     exit_with_parent,
     process_image,
-    sniff_format,
 )
 
 log = logging.getLogger("pipeline.ingest")
@@ -74,17 +74,23 @@ class IngestConfig:
 @dataclass
 class IngestSummary:
     items: int = 0  # studies (and unreadable records) seen
-    ingested: int = 0  # studies with anything new stored
+    ingested: int = 0  # studies with anything new stored and nothing failed
     unchanged: int = 0  # studies already stored in full
-    failed: int = 0  # records with nothing storable
+    failed: int = 0  # records and studies with an image or report that failed
+    partial: int = 0  # of the failed studies, those whose other rows were stored
     images: int = 0  # new Image rows
     reports: int = 0  # new Report rows
     errors: int = 0  # new IngestError rows
+    resolved: int = 0  # IngestError rows of earlier runs whose study is now stored whole
+    # study keys that had an error in this run: their errors are not resolved by it
+    failing: set[str] = field(default_factory=set, repr=False)
 
     def line(self) -> str:
+        partly = f", {self.partial} of them partly stored" if self.partial else ""
+        resolved = f", {self.resolved} resolved" if self.resolved else ""
         return (f"{self.items} items: {self.ingested} ingested, {self.unchanged} unchanged, "
-                f"{self.failed} failed ({self.images} images, {self.reports} reports stored; "
-                f"{self.errors} new errors in table ingesterror)")
+                f"{self.failed} failed{partly} ({self.images} images, {self.reports} reports "
+                f"stored; {self.errors} new errors in table ingesterror{resolved})")
 
 
 def _sha256(text: str) -> str:
@@ -101,11 +107,15 @@ class _Batch:
         self.reports: dict[str, dict] = {}  # study_key -> Report row
         self.errors: list[dict] = []
 
-    def error(self, dataset: str, ref: str, message: str, identifiers: Iterable[str]) -> None:
+    def error(self, dataset: str, ref: str, message: str, identifiers: Iterable[str],
+              where: str | None = None, subject: str | None = None) -> None:
+        """Record an error about ``ref`` (of the study keyed ``subject``, when known)."""
         ids = set(identifiers)
         item, message = safe_ref(ref, self.pseudo, ids), safe_ref(message, self.pseudo, ids)
+        if where and item != ref:  # masked: say where the file is some other way
+            item = f"{item} ({where})"
         self.errors.append({"dataset": dataset, "item": item[:500], "message": message,
-                            "created_at": utcnow()})
+                            "subject_key": subject, "created_at": utcnow()})
 
 
 def _prepare(item: StudyItem, config: IngestConfig) -> StudyItem:
@@ -126,62 +136,69 @@ def _image_jobs(items: list[StudyItem], known_images: set[str], config: IngestCo
     return jobs
 
 
-def _header_identifiers(path: Path) -> set[str]:
-    """Identifiers of a DICOM stored by an earlier run, for scrubbing a report that arrives
-    later; empty for other files."""
-    try:
-        return set(read_header(path).identifiers) if sniff_format(path) == "dicom" else set()
-    except BadImage:
-        return set()
+def _decoded(item: StudyItem, outcomes: dict[str, ImageOutcome], pseudo: Pseudonymizer):
+    """(new Image rows, failed (image, message) pairs, paths not decoded this time, header
+    identifiers, DICOM study date) of one study's images."""
+    new_images, failed, not_decoded, ids, study_date = [], [], [], set(), None
+    for image in item.images:
+        outcome = outcomes.pop(pseudo.image_key(item.dataset, image.image_id), None)
+        if outcome is None:  # stored already (or listed twice): not decoded this time
+            not_decoded.append(image.path)
+            continue
+        ids |= outcome.identifiers  # a failed DICOM's header too
+        if outcome.error:
+            failed.append((image, outcome.error))
+            continue
+        new_images.append({**outcome.row, "view": image.view or outcome.row["view"]})
+        study_date = study_date or outcome.study_date
+    return new_images, failed, not_decoded, ids, study_date
 
 
 def _build_study(item: StudyItem, batch: _Batch, outcomes: dict[str, ImageOutcome],
                  existing: dict[str, int], with_report: set[int]) -> str:
-    """Add one study's rows to the batch; returns 'ingested', 'unchanged' or 'failed'."""
+    """Add one study's rows to the batch; returns 'ingested', 'unchanged' or 'failed' (an image
+    or the report failed, whether or not the rest could be stored)."""
     pseudo, dataset = batch.pseudo, item.dataset
     study_key = pseudo.study_key(dataset, item.study_id)
-    ids = set(item.identifiers) | {item.patient_id, item.study_id}
     wants_report = item.report is not None and existing.get(study_key) not in with_report
-    new_images, study_date = [], item.study_date
-    for image in item.images:
-        outcome = outcomes.pop(pseudo.image_key(dataset, image.image_id), None)
-        if outcome is None:  # stored already (or listed twice): not decoded this time
-            ids |= _header_identifiers(image.path) if wants_report else set()
-            continue
-        ids |= outcome.identifiers
-        if outcome.error:
-            batch.error(dataset, image.image_id, outcome.error, ids)
-            continue
-        new_images.append({**outcome.row, "view": image.view or outcome.row["view"]})
-        study_date = study_date or outcome.study_date
+    new_images, failed, not_decoded, ids, study_date = _decoded(item, outcomes, pseudo)
+    ids |= set(item.identifiers) | {item.patient_id, item.study_id}
+    report_failed = item.report is None and item.report_error is not None
+    if wants_report or failed or report_failed or item.warnings:  # text to scrub: all headers
+        for path in not_decoded:
+            ids |= dicom_identifiers(path)
+    for image, message in failed:  # made safe once all the study's identifiers are known
+        batch.error(dataset, image.ref or image.image_id, message, ids, image.where, study_key)
+    if report_failed:
+        batch.error(dataset, item.ref, item.report_error, ids, subject=study_key)
+    for ref, message in item.warnings:  # e.g. a report file read as cp1252
+        log.warning("%s: %s", safe_ref(ref, pseudo, ids), safe_ref(message, pseudo, ids))
     report = None
     if wants_report:
         report = {k: scrub_text(v, ids) if v else None for k, v in vars(item.report).items()}
         report["text_sha256"] = _sha256(report["text"])
-    elif item.report is None and item.report_error:
-        batch.error(dataset, item.ref, item.report_error, ids)
     if study_key not in existing:
         if not new_images and report is None:
             return "failed"
         batch.studies.append({
             "study_key": study_key, "patient_key": pseudo.patient_key(dataset, item.patient_id),
             "dataset": dataset, "split": item.split, "created_at": utcnow(),
-            "study_date": pseudo.shift_date(study_date, dataset, item.patient_id)})
+            "study_date": pseudo.shift_date(item.study_date or study_date, dataset,
+                                            item.patient_id)})
     batch.images.setdefault(study_key, []).extend(new_images)
     if report is not None:
         batch.reports[study_key] = report
+    if failed or report_failed:
+        return "failed"
     return "ingested" if (study_key not in existing or new_images or report) else "unchanged"
 
 
-def _write(batch: _Batch, session: Session, existing: dict[str, int]) -> list[dict]:
-    insert_ingest_rows(Study, batch.studies, session=session)
-    ids = dict(existing)
-    ids.update(find_study_ids([s["study_key"] for s in batch.studies], session=session))
-    images = [{**row, "study_id": ids[key]} for key, rows in batch.images.items() for row in rows]
-    reports = [{**row, "study_id": ids[key]} for key, row in batch.reports.items()]
-    insert_ingest_rows(Image, images, session=session)
-    insert_ingest_rows(Report, reports, session=session)
-    return add_ingest_errors(batch.errors, session=session)
+def _write(batch: _Batch, whole: list[str], session: Session) -> tuple[BatchWritten, int, int]:
+    """One transaction, under the ingest lock: the rows, the new errors, and the resolution of
+    earlier errors of the ``whole`` studies. Returns (what was stored, new errors, resolved)."""
+    written = write_ingest_batch(batch.studies, batch.images, batch.reports, session=session)
+    new_errors = add_ingest_errors(batch.errors, session=session)
+    return written, len(new_errors), resolve_ingest_errors(whole, session=session)
 
 
 def _merge_duplicates(items: list[StudyItem], pseudo: Pseudonymizer) -> list[StudyItem]:
@@ -192,6 +209,7 @@ def _merge_duplicates(items: list[StudyItem], pseudo: Pseudonymizer) -> list[Stu
         if key in merged:
             merged[key].images.extend(item.images)
             merged[key].report = merged[key].report or item.report
+            merged[key].warnings.extend(item.warnings)
         else:
             merged[key] = item
     return list(merged.values())
@@ -202,7 +220,9 @@ def ingest_batch(raw: list[Item], config: IngestConfig, pseudo: Pseudonymizer, e
     """Decode the batch's new images, then write all its rows in one transaction."""
     batch = _Batch(config, pseudo)
     for bad in (i for i in raw if isinstance(i, ItemError)):
-        batch.error(config.dataset or bad.dataset, bad.ref, bad.message, bad.identifiers)
+        dataset = config.dataset or bad.dataset
+        subject = pseudo.study_key(dataset, bad.study_id) if bad.study_id else None
+        batch.error(dataset, bad.ref, bad.message, bad.identifiers, bad.where, subject)
         summary.failed += 1
     items = _merge_duplicates([_prepare(i, config) for i in raw
                                if isinstance(i, StudyItem)], pseudo)
@@ -213,18 +233,26 @@ def ingest_batch(raw: list[Item], config: IngestConfig, pseudo: Pseudonymizer, e
                                  for i in items for im in i.images], session=session)
         with_report = find_studies_with_report(list(existing.values()), session=session)
     outcomes = {o.image_key: o for o in pool.run(_image_jobs(items, known, config, pseudo))}
-    for item in items:
-        status = _build_study(item, batch, outcomes, existing, with_report)
-        setattr(summary, status, getattr(summary, status) + 1)
+    statuses = {pseudo.study_key(i.dataset, i.study_id): _build_study(i, batch, outcomes, existing,
+                                                                      with_report)
+                for i in items}
+    summary.failing |= {e["subject_key"] for e in batch.errors if e["subject_key"]}
+    whole = [k for k, st in statuses.items() if st != "failed" and k not in summary.failing]
     with Session(engine) as session:
-        new_errors = _write(batch, session, existing)
+        written, new_errors, resolved = _write(batch, whole, session)
         session.commit()
-    for error in new_errors:  # a rerun over the same bad items stays quiet
+    for key, status in statuses.items():
+        if status == "ingested" and key not in written.study_keys:
+            status = "unchanged"  # another ingest running beside this one stored it first
+        summary.partial += status == "failed" and key in written.study_keys
+        setattr(summary, status, getattr(summary, status) + 1)
+    for error in batch.errors:  # every run says what still fails, recorded before or not
         log.warning("%s: %s", error["item"], error["message"])
-    summary.errors += len(new_errors)
+    summary.errors += new_errors
+    summary.resolved += resolved
     summary.items += len(raw)
-    summary.images += sum(len(rows) for rows in batch.images.values())
-    summary.reports += len(batch.reports)
+    summary.images += written.images
+    summary.reports += written.reports
 
 
 class DecoderPool:

@@ -49,6 +49,8 @@ class ImageRef:
     image_id: str  # stable source id of the image (a source-relative path, a dicom_id)
     path: Path  # where the file should be
     view: str | None = None
+    ref: str | None = None  # for messages: "manifest.csv line 7: img/a.dcm" (default image_id)
+    where: str | None = None  # how to find the file once its ref is masked ("file 3 of 40 ...")
 
 
 @dataclass
@@ -63,6 +65,8 @@ class StudyItem:
     report_error: str | None = None  # why the source's report could not be used
     images: list[ImageRef] = field(default_factory=list)
     identifiers: frozenset[str] = frozenset()  # values to scrub from text and refs
+    # (ref, message) of things that did not stop the study: logged (made safe), not recorded
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,8 @@ class ItemError:
     ref: str
     message: str
     identifiers: frozenset[str] = frozenset()
+    where: str | None = None  # as ImageRef.where
+    study_id: str | None = None  # the source study the record belongs to, when it says
 
 
 Item = StudyItem | ItemError
@@ -151,18 +157,37 @@ def iter_openi(tgz: Path, images_dir: Path | None = None) -> Iterator[Item]:
 # --- folder + manifest ------------------------------------------------------------------------
 
 
-def _read_report_cell(value: str, base: Path) -> ReportText | str:
-    """Inline text, or a path to a .txt relative to ``base``; a message string when unusable."""
-    value = (value or "").strip()
+def read_report_file(path: Path) -> tuple[str, str | None]:
+    """(text, warning): UTF-8 (with or without BOM), else Windows-1252, the usual encoding of
+    reports exported on Windows and a superset of Latin-1's printable range, else Latin-1,
+    which decodes any byte. The warning says which fallback was used."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        where = f"byte 0x{data[exc.start]:02x} at offset {exc.start}"
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            return data.decode(encoding), f"not UTF-8 ({where}): read as {encoding}"
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
+def _read_report_cell(value: str, base: Path) -> tuple[ReportText | str, str | None]:
+    """Inline text, or a path to a .txt relative to ``base`` (a message string when unusable),
+    and a warning about how it was read."""
+    value, warning = (value or "").strip(), None
     if value.lower().endswith(".txt") and "\n" not in value:
         path = base / value
         if not path.is_file():
-            return f"report file not found: {value}"
+            return f"report file not found: {value}", None
         try:
-            value = path.read_text(encoding="utf-8-sig").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            return f"unreadable report file {value} ({type(exc).__name__})"
-    return parse_report(value) if value else "report without text"
+            text, note = read_report_file(path)
+        except OSError as exc:
+            return f"unreadable report file {value} ({type(exc).__name__})", None
+        value, warning = text.strip(), note and f"report file {value} {note}"
+    return (parse_report(value) if value else "report without text"), warning
 
 
 def _manifest_row(row: dict, line: int, base: Path, image_base: Path) -> dict | str:
@@ -220,7 +245,8 @@ def _read_manifest_rows(manifest: Path, image_base: Path, dataset: str
             parsed = _manifest_row(row, line, manifest.parent, image_base)
             if isinstance(parsed, str):
                 ids = identifier_strings([row.get("patient_id"), row.get("study_id")])
-                yield ItemError(dataset, f"{name} line {line}", parsed, ids)
+                study_id = str(row.get("study_id") or "").strip() or None
+                yield ItemError(dataset, f"{name} line {line}", parsed, ids, study_id=study_id)
             else:
                 parsed["ref"] = f"{name} line {line}"
                 yield parsed
@@ -241,12 +267,15 @@ def iter_manifest(folder: Path, manifest: Path, dataset: str) -> Iterator[Item]:
                 split=row["split"],
                 identifiers=identifier_strings([row["patient_id"], row["study_id"]]))
         if item.report is None:
-            report = _read_report_cell(row["report"], manifest.parent)
+            report, warning = _read_report_cell(row["report"], manifest.parent)
             if isinstance(report, ReportText):
                 item.report, item.report_error = report, None
             else:
                 item.report_error = report
-        item.images.append(ImageRef(image_id=row["image"], path=row["path"], view=row["view"]))
+            if warning:
+                item.warnings.append((row["ref"], warning))
+        item.images.append(ImageRef(image_id=row["image"], path=row["path"], view=row["view"],
+                                    ref=f"{row['ref']}: {row['image']}"))
     yield from studies.values()
 
 
@@ -256,8 +285,11 @@ def iter_image_folder(folder: Path, dataset: str) -> Iterator[Item]:
     from pipeline.ingest.dicom import read_header
 
     studies: dict[str, StudyItem] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for n, path in enumerate(files, 1):
         rel = path.relative_to(folder).as_posix()
+        # A message masks identifiers in the path; this still leads to the file.
+        where = f"file {n} of {len(files)} under the folder, sorted by path"
         if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         with path.open("rb") as fh:
@@ -266,7 +298,7 @@ def iter_image_folder(folder: Path, dataset: str) -> Iterator[Item]:
             try:
                 header = read_header(path)
             except BadImage as exc:
-                yield ItemError(dataset, rel, str(exc))
+                yield ItemError(dataset, rel, str(exc), where=where)
                 continue
             study_id, patient_id = header.study_uid, header.patient_id or header.study_uid
             ids, study_date = header.identifiers | {header.study_uid}, header.study_date
@@ -278,5 +310,5 @@ def iter_image_folder(folder: Path, dataset: str) -> Iterator[Item]:
             item = studies[study_id] = StudyItem(dataset=dataset, study_id=study_id,
                                                  patient_id=patient_id, ref=rel,
                                                  study_date=study_date, identifiers=ids)
-        item.images.append(ImageRef(image_id=rel, path=path))
+        item.images.append(ImageRef(image_id=rel, path=path, where=where))
     yield from studies.values()

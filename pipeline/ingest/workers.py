@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.ingest.dicom import decode_dicom, sanitize_error
+from pipeline.ingest.dicom import decode_dicom, read_identifiers, sanitize_error
 from pipeline.ingest.pixels import BadImage, load_raster, minmax_to_uint8, write_pixel_files
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -90,16 +90,29 @@ def _decode(path: Path) -> tuple[dict, np.ndarray, np.ndarray, date | None, froz
     return {"source_format": fmt, **meta}, pixels, display, None, frozenset()
 
 
+def dicom_identifiers(path: Path) -> frozenset[str]:
+    """The header identifiers of a DICOM file (empty for any other file), whether or not its
+    pixels decode: the study's report and every message about the file are scrubbed of them."""
+    try:
+        return read_identifiers(path) if sniff_format(path) == "dicom" else frozenset()
+    except BadImage:
+        return frozenset()
+
+
+def _failed(job: ImageJob, message: str) -> ImageOutcome:
+    return ImageOutcome(job.image_key, error=message, identifiers=dicom_identifiers(job.path))
+
+
 def process_image(job: ImageJob) -> ImageOutcome:
     try:
         meta, stored, display, study_date, identifiers = _decode(job.path)
         paths = write_pixel_files(job.data_dir, job.image_key, stored, display)
     except BadImage as exc:
-        return ImageOutcome(job.image_key, error=str(exc))
+        return _failed(job, str(exc))
     except MemoryError:
-        return ImageOutcome(job.image_key, error="image too large to decode in memory")
+        return _failed(job, "image too large to decode in memory")
     except Exception as exc:  # a decoder bug must not stop the run: record it specifically
-        return ImageOutcome(job.image_key, error=f"unexpected decode failure ({sanitize_error(exc)})")
+        return _failed(job, f"unexpected decode failure ({sanitize_error(exc)})")
     height, width = stored.shape
     row = {"image_key": job.image_key, "path": paths.path, "display_path": paths.display_path,
            "thumb_path": paths.thumb_path, "width": width, "height": height,

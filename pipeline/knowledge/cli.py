@@ -18,9 +18,10 @@ Reviewed edits are never overwritten. An existing row is updated only when ALL h
   * no reviewer is recorded on it (``reviewer_id`` is NULL), and
   * its explanation is exactly what this sync last wrote to it, read back from the sync's own
     audit event (ReviewEvent, action "sync"); a row with no sync event is someone else's.
-Every write is audited as a ReviewEvent with reviewer NULL and bumps ``version`` (optimistic
-locking stays valid for a page that has the row open). Rows of categories no longer in the file
-are left alone.
+Every write is audited as a ReviewEvent with reviewer NULL and version-checked: it bumps
+``version`` (a page that has the row open sees the change), and an edit made while the sync runs
+is kept ("kept-concurrent"), not overwritten. Rows of categories no longer in the file are left
+alone.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings(database_url=args.db)
     init_db(settings.database_url)
     counts = sync_knowledge(settings.database_url, dry_run=args.dry_run)
-    order = ("create", "update", "unchanged", "kept-reviewed", "kept-draft")
+    order = ("create", "update", "unchanged", "kept-reviewed", "kept-draft", "kept-concurrent")
     verb = "would be" if args.dry_run else "were"
     print(f"IKI dictionary v{vocab.iki_version()}: " + ", ".join(
         f"{counts.get(k, 0)} {k}" for k in order) + f" ({sum(counts.values())} entries {verb} checked)")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 from db import queries
 from db.engine import session_scope
-from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus
+from db.models import KnowledgeSource, KnowledgeStatus
 from pipeline import vocab
 from pipeline.llm_client import (
     CallFailed,
@@ -119,13 +119,17 @@ def draft_missing(db_url: str, settings: Settings, *, model: str | None = None,
     outcomes = asyncio.run(_draft_all(keys, settings, model,
                                       policy or RetryPolicy(max_retries=settings.llm_max_retries)))
     with session_scope(db_url) as session:
-        for o in outcomes:
-            if o.explanation is None:
-                continue
-            entry = KnowledgeEntry(category=o.category, subclass=o.subclass,
-                                   explanation=o.explanation, source=KnowledgeSource.llm_draft,
-                                   status=KnowledgeStatus.draft)
-            session.add(entry)
-            session.flush()
-            queries.add_knowledge_event(entry, None, DRAFT_ACTION, session=session)
-    return outcomes
+        return [_store(o, session=session) for o in outcomes]
+
+
+def _store(o: DraftOutcome, *, session) -> DraftOutcome:
+    """Store one good draft; an entry someone added meanwhile is kept and the draft dropped."""
+    if o.explanation is None:
+        return o
+    entry = queries.create_knowledge_entry(
+        o.category, o.subclass, o.explanation, source=KnowledgeSource.llm_draft,
+        status=KnowledgeStatus.draft, action=DRAFT_ACTION, session=session)
+    if entry is None:
+        return replace(o, explanation=None, error="an entry was added meanwhile; it is kept and "
+                       "this draft dropped")
+    return o

@@ -18,9 +18,10 @@ Reviewed edits are never overwritten. An existing row is updated only when ALL h
   * no reviewer is recorded on it (``reviewer_id`` is NULL), and
   * its explanation is exactly what this sync last wrote to it, read back from the sync's own
     audit event (ReviewEvent, action "sync"); a row with no sync event is someone else's.
-Every write is audited as a ReviewEvent with reviewer NULL and bumps ``version`` (optimistic
-locking stays valid for a page that has the row open). Rows of categories no longer in the file
-are left alone.
+Every write goes through the ``db.queries`` knowledge writes: audited as a ReviewEvent with
+reviewer NULL, and version-checked (it bumps ``version``, so a page that has the row open sees
+the change; and an edit made between the sync's read and its write is kept, not overwritten).
+Rows of categories no longer in the file are left alone.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections import Counter
 
 from db import queries
 from db.engine import session_scope
-from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, utcnow
+from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus
 from pipeline import vocab
 
 
@@ -51,7 +52,11 @@ def plan_action(entry: KnowledgeEntry | None, text: str, last_synced: str | None
 
 
 def sync_knowledge(db_url: str | None, *, dry_run: bool = False) -> Counter:
-    """Bring KnowledgeEntry rows in line with iki.yaml; returns counts per action."""
+    """Bring KnowledgeEntry rows in line with iki.yaml; returns counts per action.
+
+    Writes are the version-checked ``db.queries`` knowledge writes: an entry someone changes (or
+    creates) between this sync's read and its write is left as they wrote it ("kept-concurrent").
+    """
     wanted = [(cat, sub, text) for cat, subs in vocab.load_iki().items()
               for sub, text in subs.items()]
     counts: Counter = Counter()
@@ -61,23 +66,21 @@ def sync_knowledge(db_url: str | None, *, dry_run: bool = False) -> Counter:
         for cat, sub, text in wanted:
             entry = entries.get((cat, sub))
             action = plan_action(entry, text, synced.get(entry.id) if entry else None)
+            if not dry_run and action in ("create", "update") and not _write(
+                    entry, cat, sub, text, session=session):
+                action = "kept-concurrent"
             counts[action] += 1
-            if dry_run or action not in ("create", "update"):
-                continue
-            before = None
-            if entry is None:
-                entry = KnowledgeEntry(category=cat, subclass=sub, explanation=text,
-                                       source=KnowledgeSource.written,
-                                       status=KnowledgeStatus.approved)
-            else:
-                before = queries.knowledge_snapshot(entry)
-                entry.explanation, entry.status = text, KnowledgeStatus.approved
-                entry.version += 1
-                entry.updated_at = utcnow()
-            session.add(entry)
-            session.flush()  # assigns the id the audit event refers to
-            queries.add_knowledge_event(entry, before, queries.KNOWLEDGE_SYNC_ACTION,
-                                        session=session)
-        if dry_run:
-            session.rollback()
     return counts
+
+
+def _write(entry: KnowledgeEntry | None, category: str, subclass: str, text: str, *,
+           session) -> bool:
+    """Create or update one entry as the sync does; False when another writer got there first."""
+    if entry is None:
+        return queries.create_knowledge_entry(
+            category, subclass, text, source=KnowledgeSource.written,
+            status=KnowledgeStatus.approved, action=queries.KNOWLEDGE_SYNC_ACTION,
+            session=session) is not None
+    return queries.write_knowledge_entry(
+        entry, {"explanation": text, "status": KnowledgeStatus.approved},
+        action=queries.KNOWLEDGE_SYNC_ACTION, session=session) is not None

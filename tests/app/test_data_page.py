@@ -7,8 +7,7 @@ from sqlmodel import select
 from db import queries
 from db.engine import session_scope
 from db.models import ExtractionError, IngestError, Report
-from tests.app.conftest import run_page
-from tests.factories import make_study
+from tests.factories import make_study, run_page
 
 
 def test_empty_store_says_so(app_store):

@@ -13,8 +13,7 @@ from db import queries
 from db.engine import get_engine, session_scope
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, ReviewEvent
 from pipeline.knowledge.sync import plan_action, sync_knowledge
-from tests.app.conftest import PAGES
-from tests.factories import make_reviewer
+from tests.factories import PAGES, make_reviewer
 
 
 @pytest.fixture

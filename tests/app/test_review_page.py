@@ -12,8 +12,7 @@ from curation_app import state
 from db import queries
 from db.engine import get_engine, session_scope
 from db.models import Finding, Reviewer, ReviewEvent
-from tests.app.conftest import PAGES
-from tests.factories import make_reviewable_report, make_reviewer, make_study
+from tests.factories import PAGES, make_reviewable_report, make_reviewer, make_study
 
 
 @pytest.fixture
@@ -89,6 +88,19 @@ def test_edit_with_a_bad_quote_is_refused_then_a_good_one_saves(env):
     assert (got.status, got.presence, got.evidence_text) == ("edited", "uncertain",
                                                              "No pneumothorax.")
     assert at.success and not at.error
+
+
+def test_a_quote_pasted_from_a_rewrapped_display_saves_as_the_report_slice(env):
+    f = env.findings[2]
+    at = review(env.a.id, report=str(env.report.id))
+    at.button(key=f"edit_{f.id}").click().run()
+    at.text_area(key=f"editf_{f.id}_evidence").input("Mild cardiomegaly.  IMPRESSION: Left\n"
+                                                      "effusion.")
+    at.button(key=f"save_{f.id}").click().run()
+    assert at.success and not at.error
+    got = finding(env.url, f.id)
+    assert got.evidence_text == "Mild cardiomegaly.\nIMPRESSION: Left effusion."
+    assert env.report.text[got.evidence_start:got.evidence_end] == got.evidence_text
 
 
 def test_add_a_finding(env):

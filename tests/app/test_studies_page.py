@@ -9,8 +9,7 @@ from streamlit.testing.v1 import AppTest
 from db import queries
 from db.engine import session_scope
 from db.models import Report
-from tests.app.conftest import run_page
-from tests.factories import make_study
+from tests.factories import make_study, run_page
 
 
 @pytest.fixture

@@ -66,8 +66,3 @@ def page():
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield page
         browser.close()
-
-
-def wait_idle(page, timeout_ms: int = 30_000) -> None:
-    """Wait until no script run is in flight (a click during a rerun can be dropped)."""
-    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout_ms)

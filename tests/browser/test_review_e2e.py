@@ -10,8 +10,7 @@ from sqlmodel import Session
 
 from db.engine import get_engine, session_scope
 from db.models import Finding
-from tests.browser.conftest import wait_idle
-from tests.factories import make_reviewable_report, make_reviewer
+from tests.factories import make_reviewable_report, make_reviewer, wait_idle
 
 pytestmark = pytest.mark.browser
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from db.engine import session_scope
-from tests.browser.conftest import wait_idle
-from tests.factories import make_study
+from tests.factories import make_study, wait_idle
 
 pytestmark = pytest.mark.browser
 

@@ -21,7 +21,7 @@ from db.models import (
     ReviewerRole,
     ReviewEvent,
 )
-from db.queries.review import _locked_update
+from db.queries._common import locked_update
 from pipeline import agreement
 from pipeline.knowledge.sync import plan_action
 from tests.factories import REVIEW_REPORT, make_reviewable_report, make_reviewer
@@ -165,7 +165,7 @@ def test_locked_update_refuses_a_stale_version_even_past_the_read_check(store):
     f = store.findings[0]
     decide(store, f, "accept", store.a)
     with session_scope(store.url) as s:
-        assert not _locked_update(Finding, f.id, 1, {"region": "apical"}, session=s)
+        assert not locked_update(Finding, f.id, 1, {"region": "apical"}, session=s)
     assert row(store.url, f.id).region is None
 
 
@@ -213,12 +213,6 @@ def test_accept_all_remaining_and_queue(store):
         [qrow] = queries.list_review_queue(session=s, status="accepted", category="cardiomegaly")
         assert (qrow.report_id, qrow.n_findings, qrow.n_proposed) == (store.report.id, 1, 0)
         assert queries.count_review_queue(session=s, status="accepted", category="edema") == 0
-
-
-def test_locate_quote_first_occurrence():
-    assert queries.locate_quote("a b a b", " a b ") == (0, 3)
-    assert queries.locate_quote("abc", "abd") is None
-    assert queries.locate_quote("abc", "  ") is None
 
 
 def test_knowledge_edit_approve_conflict_and_sync_respects_it(store):
@@ -332,3 +326,65 @@ def test_extractor_summary_shares_hand_computed():
     assert (r["reviewed"], r["proposed"]) == (10, 5)
     assert (r["accepted_share"], r["edited_share"], r["rejected_share"]) == (0.6, 0.2, 0.2)
     assert r["recall_proxy"] == pytest.approx(8 / 10)
+
+
+# --- the audit trail equals the rows -------------------------------------------------------
+
+
+def _assert_last_event_matches_row(url, finding_id, action):
+    """The latest event's ``after`` (metadata keys aside) is the row as stored now."""
+    last = events(url, finding_id)[-1]
+    assert last.action == action
+    after = {k: v for k, v in json.loads(last.after_json).items() if not k.startswith("_")}
+    got = row(url, finding_id)
+    if got is None:  # an undone add deleted the row, and the event says so
+        assert after == {"deleted": True}
+        return
+    assert after == queries.finding_snapshot(got)
+
+
+EDIT = {"presence": "uncertain", "evidence_text": "No pneumothorax."}
+
+
+@pytest.mark.parametrize("action", ["accept", "edit", "reject"])
+def test_every_decision_and_its_undo_audit_the_row_they_wrote(store, action):
+    f = store.findings[1]
+    decide(store, f, action, store.a, version=1, changes=EDIT if action == "edit" else None)
+    _assert_last_event_matches_row(store.url, f.id, action)
+    with session_scope(store.url) as s:
+        assert queries.undo_last(store.report.id, reviewer=store.a, session=s).ok
+    assert row(store.url, f.id).version == 3
+    _assert_last_event_matches_row(store.url, f.id, "undo")
+
+
+def test_add_accept_all_and_their_undos_audit_the_rows_they_wrote(store):
+    quote = "Left effusion."
+    start = REVIEW_REPORT.index(quote)
+    with session_scope(store.url) as s:
+        added = queries.add_finding(store.report.id, {
+            "category": "pleural_effusion", "presence": "present", "evidence_text": quote,
+            "evidence_start": start, "evidence_end": start + len(quote)},
+            reviewer=store.a, session=s)
+    assert added.ok
+    _assert_last_event_matches_row(store.url, added.entity_id, "add")
+    with session_scope(store.url) as s:
+        assert queries.accept_all_remaining(store.report.id, reviewer=store.a, session=s) == 3
+    for f in store.findings:
+        _assert_last_event_matches_row(store.url, f.id, "accept")
+    for f in reversed(store.findings):  # undo walks back the accepts, then the add
+        with session_scope(store.url) as s:
+            assert queries.undo_last(store.report.id, reviewer=store.a, session=s).ok
+        _assert_last_event_matches_row(store.url, f.id, "undo")
+    with session_scope(store.url) as s:
+        assert queries.undo_last(store.report.id, reviewer=store.a, session=s).ok
+    _assert_last_event_matches_row(store.url, added.entity_id, "undo")
+
+
+def test_undoing_a_second_opinion_audits_the_untouched_row(store):
+    f = store.findings[0]
+    decide(store, f, "accept", store.a)
+    decide(store, f, "reject", store.b)  # recorded, not applied
+    with session_scope(store.url) as s:
+        assert queries.undo_last(store.report.id, reviewer=store.b, session=s).ok
+    _assert_last_event_matches_row(store.url, f.id, "undo")
+    assert row(store.url, f.id).status == "accepted"

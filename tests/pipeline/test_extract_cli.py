@@ -101,9 +101,13 @@ def test_db_mode_skips_reports_done_by_this_version_and_force_replaces(db_url, c
     with session_scope(db_url) as s:  # a reviewer accepts one finding
         f = s.exec(select(Finding)).first()
         f.status = FindingStatus.accepted
+        reviewed = f.report_id
+    before = {r.id: r.created_at for r in findings(db_url)}
     assert cli.main(["--db", db_url, "--force"]) == 0
+    assert "1 reports processed" in capsys.readouterr().out
     rows = findings(db_url)
-    assert len(rows) == n + 1  # proposed ones replaced, the accepted one kept beside them
+    assert len(rows) == n  # the other report's proposed set replaced; the reviewed one untouched
+    assert all((r.created_at == before.get(r.id)) == (r.report_id == reviewed) for r in rows)
     assert sum(r.status == FindingStatus.accepted for r in rows) == 1
 
 
@@ -163,6 +167,17 @@ def test_db_mode_records_errors_and_rejections_and_goes_on(db_url, monkeypatch, 
     assert messages[0].startswith("invalid JSON")
     assert sum(m.startswith(extract.REJECTED_PREFIX) for m in messages) == 4
     assert "1 errors" in capsys.readouterr().out
+
+
+def test_file_mode_holds_every_extractor_to_verbatim_evidence(tmp_path, monkeypatch):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "text": REPORT}) + "\n" for i in range(2)))
+    monkeypatch.setattr(cli, "make_extractor", lambda name, **kw: FakeExtractor())
+    assert cli.main(["--input", str(src), "--output", str(out)]) == 0
+    _, line = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [f["category"] for f in line["findings"]] == ["pleural_effusion"]
+    assert line["rejected"] == ["hernia: made up",
+                                "edema: evidence is not a verbatim slice of the report"]
 
 
 def test_exit_code_is_nonzero_only_when_every_report_failed(db_url, monkeypatch):

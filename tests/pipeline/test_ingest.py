@@ -17,18 +17,9 @@ from pipeline.ingest import cli as ingest
 from pipeline.ingest import run as ingest_run
 from pipeline.ingest.deid import Pseudonymizer
 from pipeline.settings import get_settings
+from tests.factories import count_ingested as counts
 from tests.factories import make_dicom, make_png, write_manifest
-
-
-def run(db_url: str, data_dir: Path, *source: str, extra: tuple[str, ...] = ()) -> int:
-    return ingest.main(["--db", db_url, "--data-dir", str(data_dir), "--workers", "0",
-                        "--no-progress", *extra, *source])
-
-
-def counts(db_url: str) -> dict[str, int]:
-    with Session(get_engine(db_url)) as s:
-        return {m.__name__: s.exec(select(func.count()).select_from(m)).one()
-                for m in (Study, Image, Report, IngestError)}
+from tests.factories import run_ingest as run
 
 
 def errors(db_url: str) -> list[str]:
@@ -128,7 +119,7 @@ def test_bad_items_become_specific_errors_and_the_run_goes_on(db_url, data_dir, 
         "S7,ok.png,FINDINGS: x.,train,surplus\n"
         "S8,ok.png,FINDINGS: x.,holdout\n"
         ",ok.png,FINDINGS: no study id.,\n")
-    assert run(db_url, data_dir, "folder", str(root)) == 0
+    assert run(db_url, data_dir, "folder", str(root)) == 3
     found = "\n".join(errors(db_url))
     for expected in ("image file not found", "empty file (0 bytes)",
                      "not a DICOM, PNG or JPEG file", "truncated pixel data",
@@ -138,7 +129,7 @@ def test_bad_items_become_specific_errors_and_the_run_goes_on(db_url, data_dir, 
     assert len(errors(db_url)) == 8
     # Studies whose report survived are kept; S6 had only an image, of ok.png, already stored.
     assert counts(db_url)["Study"] == 5 and counts(db_url)["Report"] == 5
-    assert run(db_url, data_dir, "folder", str(root)) == 0
+    assert run(db_url, data_dir, "folder", str(root)) == 3
     assert len(errors(db_url)) == 8  # a rerun records the same failures once
 
 

@@ -14,8 +14,9 @@ from sqlmodel import Session, select
 from db.engine import get_engine
 from db.models import Image, IngestError, Report, Study
 from pipeline.ingest.sources import parse_report
+from tests.factories import count_ingested as counts
 from tests.factories import make_png
-from tests.pipeline.test_ingest import counts, run
+from tests.factories import run_ingest as run
 
 OPENI_XML = """<?xml version="1.0" encoding="utf-8"?>
 <eCitation><uId id="{uid}"/><MedlineCitation><Article><Abstract>
@@ -66,7 +67,7 @@ def test_openi_tgz_reports_sections_and_images(db_url, data_dir, tmp_path, capsy
     })
     images = tmp_path / "png"
     make_png(images / "CXR1_IM-0001-1001.png")  # the second image of CXR1 is not in the folder
-    assert run(db_url, data_dir, "openi", str(tgz), "--images", str(images)) == 0
+    assert run(db_url, data_dir, "openi", str(tgz), "--images", str(images)) == 3
     out = capsys.readouterr().out
     assert "4 items: 2 ingested, 0 unchanged, 2 failed (1 images, 2 reports stored" in out
     with Session(get_engine(db_url)) as s:
@@ -78,7 +79,7 @@ def test_openi_tgz_reports_sections_and_images(db_url, data_dir, tmp_path, capsy
         messages = sorted(e.message for e in s.exec(select(IngestError)).all())
     assert messages[0].startswith("report without text")
     assert messages[1].startswith("unreadable XML")
-    assert run(db_url, data_dir, "openi", str(tgz), "--images", str(images)) == 0
+    assert run(db_url, data_dir, "openi", str(tgz), "--images", str(images)) == 3
     assert "0 ingested, 2 unchanged, 2 failed" in capsys.readouterr().out
 
 
@@ -109,7 +110,7 @@ def mimic_root(tmp_path: Path) -> Path:
 
 
 def test_mimic_cxr_jpg_layout(db_url, data_dir, mimic_root):
-    assert run(db_url, data_dir, "mimic-cxr-jpg", str(mimic_root)) == 0
+    assert run(db_url, data_dir, "mimic-cxr-jpg", str(mimic_root)) == 3
     assert counts(db_url) == {"Study": 2, "Image": 3, "Report": 1, "IngestError": 1}
     with Session(get_engine(db_url)) as s:
         assert sorted(st.split for st in s.exec(select(Study)).all()) == ["train", "val"]
@@ -141,7 +142,7 @@ def chexpert_root(tmp_path: Path) -> Path:
 
 
 def test_chexpert_layout(db_url, data_dir, chexpert_root):
-    assert run(db_url, data_dir, "chexpert", str(chexpert_root)) == 0
+    assert run(db_url, data_dir, "chexpert", str(chexpert_root)) == 3
     found = counts(db_url)
     # patient00002's file is absent: an error, and no empty study for it.
     assert found == {"Study": 2, "Image": 3, "Report": 0, "IngestError": 2}

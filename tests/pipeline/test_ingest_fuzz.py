@@ -107,4 +107,4 @@ def test_every_damaged_file_is_stored_or_recorded(files):
             stored = con.execute("SELECT count(*) FROM image").fetchone()[0]
             recorded = con.execute("SELECT count(*) FROM ingesterror").fetchone()[0]
     assert stored + recorded == len(files)
-    assert code == (0 if stored else 1)
+    assert code == (1 if not stored else 3 if recorded else 0)

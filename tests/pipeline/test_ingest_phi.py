@@ -98,9 +98,9 @@ def test_no_identifier_reaches_db_files_or_logs(db_url, data_dir, tmp_path, capl
          "study_date": STUDY_DATE, "report": ""},
     ])
     common = ["--db", db_url, "--data-dir", str(data_dir), "--no-progress"]
-    assert ingest.main([*common, "--workers", "2", "folder", str(folder)]) == 0
+    assert ingest.main([*common, "--workers", "2", "folder", str(folder)]) == 3
     assert ingest.main([*common, "--workers", "0", "--dataset", "m", "folder", str(folder),
-                        "--manifest", str(folder / "study.csv")]) == 0
+                        "--manifest", str(folder / "study.csv")]) == 3
     out, err = capsys.readouterr()
     logs = caplog.text + out + err
     assert "truncated pixel data" in logs  # the bad file was reported, under a pseudonym
@@ -126,7 +126,7 @@ def test_report_added_later_is_scrubbed_with_the_stored_dicoms_identifiers(db_ur
     common = ["--db", db_url, "--data-dir", str(data_dir), "--workers", "0", "--no-progress",
               "folder", str(folder)]
     write_manifest(folder / "manifest.csv", rows)
-    assert ingest.main(common) == 0  # image stored, report missing (an IngestError)
+    assert ingest.main(common) == 3  # image stored, report missing (an IngestError)
     rows[0]["report"] = "FINDINGS: Mr Quillon LATECOMER has clear lungs."
     write_manifest(folder / "manifest.csv", rows)
     assert ingest.main(common) == 0  # the image is not decoded again: its header still counts

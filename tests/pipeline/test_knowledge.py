@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlmodel import select
 
+from db import queries
 from db.engine import session_scope
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, Reviewer, ReviewEvent
 from pipeline import vocab
 from pipeline.knowledge import cli, sync
+from tests.factories import make_knowledge_entry, make_reviewer
 
 
 def entries(db_url) -> dict[tuple[str, str], KnowledgeEntry]:
@@ -111,3 +115,60 @@ def test_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert "python -m pipeline.knowledge sync" in capsys.readouterr().out
+
+
+def test_an_edit_between_the_syncs_read_and_write_is_kept(db_url, fake_iki, monkeypatch):
+    """A reviewer saves an entry while the sync runs: the sync's version-checked write misses,
+    and it says so, instead of overwriting the edit."""
+    sync.sync_knowledge(db_url)
+    with session_scope(db_url) as s:
+        reviewer = make_reviewer(s)
+    fake_iki["pleural_effusion"][""] = "fluid v2"
+    plan = sync.plan_action
+
+    def plan_then_edit(entry, text, last_synced):
+        action = plan(entry, text, last_synced)  # the sync has read the entry and decided
+        if entry is not None and entry.subclass == "":
+            with session_scope(db_url) as other:
+                assert queries.update_knowledge(
+                    entry.id, version=entry.version, explanation="reviewer text",
+                    status=KnowledgeStatus.approved, reviewer=reviewer, session=other).ok
+        return action
+
+    monkeypatch.setattr(sync, "plan_action", plan_then_edit)
+    counts = sync.sync_knowledge(db_url)
+    assert counts["kept-concurrent"] == 1 and counts["update"] == 0
+    row = entries(db_url)[("pleural_effusion", "")]
+    assert (row.explanation, row.reviewer_id, row.version) == ("reviewer text", reviewer.id, 2)
+    with session_scope(db_url) as s:
+        actions = [e.action for e in s.exec(select(ReviewEvent).where(
+            ReviewEvent.entity_id == row.id).order_by(ReviewEvent.id))]
+    assert actions == ["sync", "edit"]
+
+
+def test_an_entry_created_between_the_syncs_read_and_write_is_kept(db_url, fake_iki,
+                                                                    monkeypatch):
+    plan = sync.plan_action
+
+    def plan_then_create(entry, text, last_synced):
+        action = plan(entry, text, last_synced)
+        if entry is None:  # someone else creates the very key the sync is about to create
+            with session_scope(db_url) as other:
+                make_knowledge_entry(other, subclass="severity:mild", explanation="theirs")
+        return action
+
+    monkeypatch.setattr(sync, "plan_action", plan_then_create)
+    fake_iki["pleural_effusion"] = {"severity:mild": "small v1"}
+    assert sync.sync_knowledge(db_url)["kept-concurrent"] == 1
+    assert entries(db_url)[("pleural_effusion", "severity:mild")].explanation == "theirs"
+
+
+def test_sync_events_record_the_rows_they_wrote(db_url, fake_iki):
+    sync.sync_knowledge(db_url)
+    fake_iki["pleural_effusion"][""] = "fluid v2"
+    sync.sync_knowledge(db_url)
+    with session_scope(db_url) as s:
+        for entry in s.exec(select(KnowledgeEntry)):
+            last = s.exec(select(ReviewEvent).where(ReviewEvent.entity_id == entry.id)
+                          .order_by(ReviewEvent.id.desc())).first()
+            assert json.loads(last.after_json) == queries.knowledge_snapshot(entry)

@@ -11,21 +11,31 @@ from db import queries
 from db.engine import session_scope
 from db.models import KnowledgeEntry, KnowledgeSource, KnowledgeStatus, Report, ReviewEvent
 from pipeline import vocab
-from pipeline.knowledge import cli
+from pipeline.knowledge import cli, draft
 from pipeline.knowledge.draft import parse_draft
-from tests.factories import make_study
+from tests.factories import make_knowledge_entry, make_study
 from tests.fakes.openai_server import answer, invalid_json
 
 APICAL = "A small round density projecting over the lung apex, often obscured by the clavicle."
 
 
+REPORT = ("FINDINGS: Apical nodule. Small costophrenic effusion. No severe edema.\n"
+          "IMPRESSION: Nodule.")
+
+
 def seed_findings(db_url: str) -> None:
-    rows = [{"category": "nodule", "presence": "present", "region": "apical"},
+    def quoted(q: str) -> dict:
+        return {"evidence_start": REPORT.index(q), "evidence_end": REPORT.index(q) + len(q),
+                "evidence_text": q}
+
+    rows = [{"category": "nodule", "presence": "present", "region": "apical",
+             **quoted("Apical nodule.")},
             {"category": "pleural_effusion", "presence": "present", "severity": "mild",
-             "region": "costophrenic"},
-            {"category": "edema", "presence": "absent", "severity": "severe"}]  # absent: no key
+             "region": "costophrenic", **quoted("Small costophrenic effusion.")},
+            {"category": "edema", "presence": "absent", "severity": "severe",  # absent: no key
+             **quoted("No severe edema.")}]
     with session_scope(db_url) as s:
-        make_study(s, key="k")
+        make_study(s, key="k", report=REPORT)
         report_id = s.exec(select(Report.id)).one()
         queries.replace_proposed_findings(report_id, "rules", "1", rows, session=s)
 
@@ -78,3 +88,31 @@ def test_parse_draft_rejects_unusable_answers():
             assert reason in str(exc)
         else:
             raise AssertionError(f"accepted {bad!r}")
+
+
+def test_an_entry_added_while_the_llm_drafts_is_kept(fake, db_url, monkeypatch, capsys):
+    """A reviewer adds the subclass while its draft is being written: theirs stays, the draft is
+    dropped with a reason, and the run goes on."""
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    monkeypatch.setenv("MEDFILIP_LLM_MAX_RETRIES", "0")
+    seed_findings(db_url)
+    fake.script("Subclass: region = apical", answer({"explanation": APICAL}))
+    real = draft._draft_all
+
+    async def draft_then_add(*args, **kw):
+        outcomes = await real(*args, **kw)
+        with session_scope(db_url) as s:
+            make_knowledge_entry(s, category="nodule", subclass="region:apical",
+                                 explanation="Written by a reviewer.")
+        return outcomes
+
+    monkeypatch.setattr(draft, "_draft_all", draft_then_add)
+    cli.main(["draft", "--db", db_url, "--model", "fake-model"])
+    assert "nodule region:apical: an entry was added meanwhile" in capsys.readouterr().out
+    with session_scope(db_url) as s:
+        entry = s.exec(select(KnowledgeEntry).where(KnowledgeEntry.category == "nodule",
+                                                    KnowledgeEntry.subclass == "region:apical")
+                       ).one()
+        events = s.exec(select(ReviewEvent).where(ReviewEvent.entity_id == entry.id)).all()
+    assert (entry.explanation, entry.source) == ("Written by a reviewer.", KnowledgeSource.written)
+    assert events == []  # the dropped draft wrote no audit event either

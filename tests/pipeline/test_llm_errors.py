@@ -3,8 +3,12 @@ nothing already stored is lost."""
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 
+import pytest
+from pydantic import SecretStr
 from sqlmodel import select
 
 from db.engine import session_scope
@@ -206,3 +210,25 @@ def test_a_store_without_the_cache_table_still_extracts(fake, tmp_path):
     res, ex = run(fake, url, [("ok", GOOD_TEXT)])
     assert res["ok"].error is None and len(res["ok"].findings) == 1
     assert ex.summary().errors == {"cache_read": 1, "cache_write": 1}
+
+
+def _closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("userinfo", ["", "proxyuser:proxy-pass-xyz@"])
+def test_an_endpoint_that_is_down_is_named_but_the_key_is_not(db_url, caplog, userinfo):
+    key = "sk-live-secret-key-0123456789"
+    port = _closed_port()
+    policy = RetryPolicy(max_retries=1, base_s=0.001, cap_s=0.01)
+    ex = llm_extractor(f"http://{userinfo}127.0.0.1:{port}/v1", db_url, policy=policy,
+                       openai_api_key=SecretStr(key))
+    with caplog.at_level(logging.WARNING):
+        [res] = ex.extract_batch([("r", GOOD_TEXT)])
+    assert f"http://127.0.0.1:{port}/v1" in res.error and "after 2 attempt(s)" in res.error
+    assert ex.summary().errors == {"connection": 1}
+    for text in (res.error, caplog.text):
+        assert key not in text and "proxy-pass-xyz" not in text

@@ -1,4 +1,4 @@
-"""Pure pieces of the LLM extractor: quote location, answer parsing, retry timing, schema."""
+"""Pure pieces of the LLM extractor: the answer check, answer parsing, retry timing, schema."""
 
 from __future__ import annotations
 
@@ -15,29 +15,23 @@ from pipeline.extract.llm.prompt import (
     build_response_format,
     instruction_spans,
     load_prompt,
-    locate_quote,
     parse_answer,
     prompt_vocabulary,
+    to_findings,
 )
 from pipeline.llm_client import RetryPolicy, backoff_delay, parse_retry_after
 from pipeline.vocab import category_ids
 
 
-def test_locate_quote_takes_the_first_exact_occurrence():
-    text = "No effusion. Stable. No effusion."
-    assert locate_quote(text, "No effusion.") == (0, 12)
-    assert locate_quote(text, "  Stable.  ") == (13, 20)  # outer whitespace ignored
-
-
-def test_locate_quote_tolerates_rewrapped_whitespace_but_returns_the_report_slice():
-    text = "Small right\n  pleural effusion."
-    start, end = locate_quote(text, "Small right pleural effusion.")
-    assert text[start:end] == "Small right\n  pleural effusion."
-
-
-@pytest.mark.parametrize("quote", ["", "   ", "small right pleural effusion.", "effusion!"])
-def test_locate_quote_rejects_anything_not_verbatim(quote):
-    assert locate_quote("Small right pleural effusion.", quote) is None
+def test_the_answer_check_locates_a_rewrapped_quote_and_stores_the_report_slice():
+    """The LLM path uses db.evidence's rule (tests/db/test_evidence.py covers the rule itself)."""
+    text = "FINDINGS: Small right\n  pleural effusion. No edema."
+    raw = [{"category": "pleural_effusion", "presence": "present", "evidence":
+            "Small right pleural effusion."},
+           {"category": "edema", "presence": "absent", "evidence": "No  pulmonary edema."}]
+    [f], [why] = to_findings(raw, text, vocab=prompt_vocabulary(), extractor="llm/x/y")
+    assert (f.evidence.start, f.evidence.text) == (10, "Small right\n  pleural effusion.")
+    assert "evidence not in report for edema" in why
 
 
 def test_parse_answer_names_what_is_wrong():

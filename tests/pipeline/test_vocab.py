@@ -9,6 +9,7 @@ import pytest
 
 from db.models import Severity
 from pipeline import vocab
+from pipeline.extract.rules.match import is_pattern, mention_matcher, normalise
 
 ARCHITECTURE_IDS = {
     "atelectasis", "cardiomegaly", "consolidation", "edema", "enlarged_cardiomediastinum",
@@ -51,12 +52,28 @@ def test_iki_subclasses_are_well_formed_and_cover_the_required_contrasts():
     assert {"type:lobar", "type:plate-like"} <= set(iki["atelectasis"])
 
 
+def test_the_rule_matcher_finds_every_phrase_whole_as_its_category():
+    """Through the rules engine's own compiled matcher (not a re-built regex): each literal
+    phrase of the vocabulary, in running text, is one mention of its category and kind."""
+    matcher = mention_matcher()
+    missed = []
+    for cat in vocab.load_vocabulary().values():
+        for kind, items in (("strong", cat.phrases), ("weak", cat.weak), ("absent", cat.absent),
+                            ("ignore", cat.ignore)):
+            for item in (i for i in items if not is_pattern(i)):
+                text = f"seen: {item.lower()}."
+                hit = matcher.regex.search(text)
+                whole = hit is not None and hit.span() == (6, 6 + len(item))
+                if not whole or (cat.id, kind) not in matcher.by_phrase[normalise(hit.group())]:
+                    missed.append((cat.id, kind, item, hit and hit.group()))
+    assert missed == []
+
+
 def test_patterns_compile_without_capturing_groups():
-    cats = vocab.load_vocabulary().values()
-    for cat in cats:
-        for item in cat.patterns + cat.weak + cat.absent + cat.ignore:
-            compiled = re.compile(item if "\\" in item or "(?" in item else vocab.phrase_regex(item))
-            assert compiled.groups == 0, f"{cat.id}: capturing group in {item!r}"
+    matcher = mention_matcher()
+    assert matcher.patterns, "the vocabulary has regex patterns"
+    for pattern, category, _ in matcher.patterns:
+        assert pattern.groups == 0, f"{category}: capturing group in {pattern.pattern!r}"
 
 
 def test_triggers_load_and_every_rule_is_commented():

@@ -12,8 +12,9 @@ instructions and ...") therefore cannot do:
   (kind ``schema``), so an injection cannot change the output schema.
 - Each finding is validated alone: an unknown category, region or extra key rejects that finding
   with a reason, the others stay.
-- Each evidence quote must be found verbatim in the report (runs of whitespace may differ; the
-  stored span is always ``text[start:end]``), so no finding exists without evidence.
+- Each evidence quote must be found verbatim in the report (``db.evidence.locate_quote``: runs
+  of whitespace may differ; the stored span is always ``text[start:end]``), so no finding exists
+  without evidence.
 - A finding whose evidence lies in an instruction-like sentence (``INSTRUCTION_PATTERNS``) is
   rejected as a possible injection.
 
@@ -33,6 +34,7 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from db.evidence import locate_quote
 from db.models import Presence, Severity, Side
 from pipeline import vocab
 from pipeline.extract.findings import Evidence, ExtractedFinding, Location
@@ -183,24 +185,6 @@ def parse_answer(content: str | None, *, finish_reason: str | None = None,
         shape = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise AnswerError("schema", f'answer is not {{"findings": [...]}} (got {shape})')
     return data["findings"]
-
-
-def locate_quote(text: str, quote: str) -> tuple[int, int] | None:
-    """Span of the first occurrence of ``quote`` in ``text``, else None.
-
-    Exact match first; then whitespace-tolerant (any run of whitespace in the quote matches any
-    run in the report, since models re-wrap lines). The first occurrence wins: a quote repeated
-    in FINDINGS and IMPRESSION states the same finding, and the reviewer sees either.
-    """
-    quote = quote.strip()
-    if not quote:
-        return None
-    i = text.find(quote)
-    if i >= 0:
-        return i, i + len(quote)
-    pattern = r"\s+".join(re.escape(tok) for tok in quote.split())
-    m = re.search(pattern, text)
-    return (m.start(), m.end()) if m else None
 
 
 def instruction_spans(text: str) -> list[tuple[int, int]]:

@@ -85,7 +85,8 @@ class MentionMatcher:
         return out
 
 
-def _is_pattern(item: str) -> bool:
+def is_pattern(item: str) -> bool:
+    """A vocabulary entry with regex syntax ('\\s', '(?:') is a pattern; any other is a phrase."""
     return "\\" in item or "(?" in item
 
 
@@ -97,7 +98,7 @@ def mention_matcher() -> MentionMatcher:
         for kind, items in (("strong", cat.phrases + cat.patterns), ("weak", cat.weak),
                             ("absent", cat.absent), ("ignore", cat.ignore)):
             for item in items:
-                if _is_pattern(item):
+                if is_pattern(item):
                     patterns.append((item, cat.id, kind))
                 else:
                     by_phrase.setdefault(normalise(item), []).append((cat.id, kind))
