@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from db.models import (
     Finding,
+    FindingStatus,
     Image,
     KnowledgeEntry,
     KnowledgeSource,
@@ -29,8 +30,10 @@ def _sha(text: str) -> str:
 
 def make_study(session: Session, *, key: str, dataset: str = "demo", split: str | None = "train",
                report: str = "FINDINGS: Lungs are clear.\nIMPRESSION: Normal chest.",
-               data_dir: Path | None = None, view: str = "PA", size: int = 64) -> Study:
-    """A study with one report and, when ``data_dir`` is given, one image with real PNG files."""
+               data_dir: Path | None = None, view: str = "PA", size: int = 64,
+               pixels: np.ndarray | None = None) -> Study:
+    """A study with one report and, when ``data_dir`` is given, one image with real PNG files
+    (``pixels``, else a fixed pattern)."""
     study = Study(study_key=_sha("s" + key), patient_key=_sha("p" + key), dataset=dataset,
                   split=split)
     session.add(study)
@@ -41,12 +44,14 @@ def make_study(session: Session, *, key: str, dataset: str = "demo", split: str 
                        impression=impression.strip() or None))
     if data_dir is not None:
         rel = f"images/{study.study_key[:16]}.png"
-        pixels = (np.arange(size * size).reshape(size, size) % 251).astype(np.uint8)
+        if pixels is None:
+            pixels = (np.arange(size * size).reshape(size, size) % 251).astype(np.uint8)
         (data_dir / "images").mkdir(parents=True, exist_ok=True)
         PILImage.fromarray(pixels).save(data_dir / rel)
         session.add(Image(study_id=study.id, image_key=_sha("i" + key), path=rel,
-                          display_path=rel, thumb_path=rel, view=view, width=size, height=size,
-                          source_format="png", pixel_sha256=_sha(rel)))
+                          display_path=rel, thumb_path=rel, view=view, width=pixels.shape[1],
+                          height=pixels.shape[0], source_format="png",
+                          pixel_sha256=hashlib.sha256(pixels.tobytes()).hexdigest()))
     session.flush()
     return study
 
@@ -79,6 +84,57 @@ def make_knowledge_entry(session: Session, *, category: str = "pleural_effusion"
     session.add(entry)
     session.flush()
     return entry
+
+
+def make_knowledge(session: Session, *, category: str, subclass: str = "",
+                   explanation: str | None = None,
+                   status: KnowledgeStatus = KnowledgeStatus.approved) -> KnowledgeEntry:
+    entry = KnowledgeEntry(category=category, subclass=subclass, status=status,
+                           explanation=explanation or f"what {category} {subclass} looks like")
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+# (category, presence, severity, side) per finding of the training-store studies, cycled
+TRAINING_CASES = (
+    (("pleural_effusion", Presence.present, "mild", "left"),),
+    (("cardiomegaly", Presence.present, "moderate", None),
+     ("pneumothorax", Presence.absent, None, None)),
+    (("pneumothorax", Presence.present, None, "right"),),
+    (("pleural_effusion", Presence.absent, None, None),),  # a normal study
+)
+
+
+def make_training_store(session: Session, data_dir: Path, *, n: int = 24, size: int = 32,
+                        status: FindingStatus = FindingStatus.accepted,
+                        knowledge: bool = True, test_share: int = 5) -> list[Study]:
+    """``n`` studies with one distinct image each and findings from TRAINING_CASES (every
+    ``test_share``-th study in the test split), plus approved IKI entries of their categories.
+    A finding's bright square sits where its category "shows", so the images are learnable."""
+    rng = np.random.default_rng(0)
+    spots = {"pleural_effusion": (0.6, 0.1), "cardiomegaly": (0.4, 0.4), "pneumothorax": (0.1, 0.6)}
+    studies = []
+    for i in range(n):
+        case = TRAINING_CASES[i % len(TRAINING_CASES)]
+        pixels = rng.integers(0, 60, size=(size, size)).astype(np.uint8)
+        for category, presence, _, _ in case:
+            if presence == Presence.present:
+                y, x = (int(v * size) for v in spots[category])
+                pixels[y:y + size // 4, x:x + size // 4] = 230
+        split = "test" if i % test_share == test_share - 1 else "train"
+        study = make_study(session, key=f"t{i}", split=split, data_dir=data_dir, pixels=pixels)
+        rep = session.exec(select(Report).where(Report.study_id == study.id)).one()
+        for category, presence, severity, side in case:
+            make_finding(session, report_id=rep.id, category=category, presence=presence,
+                         severity=severity, side=side, status=status)
+        studies.append(study)
+    if knowledge:
+        for category in spots:
+            make_knowledge(session, category=category)
+        make_knowledge(session, category="pleural_effusion", subclass="severity:mild",
+                       explanation="a small effusion blunts the costophrenic angle")
+    return studies
 
 
 REVIEW_REPORT = ("FINDINGS: Small left pleural effusion. No pneumothorax. Mild cardiomegaly.\n"

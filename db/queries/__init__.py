@@ -9,16 +9,18 @@ two modules share live in ``_common`` (private to the package):
 - ``ingest``: bulk key look-ups, batched inserts, ingest errors;
 - ``extraction``: reports still to extract, per-report writes, the LLM cache;
 - ``knowledge``: IKI sync reads and audit, reviewers' knowledge edits;
-- ``review``: the review queue, decisions with optimistic locking, undo, agreement data.
+- ``review``: the review queue, decisions with optimistic locking, undo, agreement data;
+- ``training``: settled labels per split, each study's training image, TrainingRun rows.
 """
 
-from db.queries import browse, extraction, ingest, knowledge, review
+from db.queries import browse, extraction, ingest, knowledge, review, training
 from db.queries.browse import *  # noqa: F403
 from db.queries.extraction import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
 from db.queries.review import *  # noqa: F403
+from db.queries.training import *  # noqa: F403
 
 # exactly the modules' exports (tests/db/test_queries_api.py), not the submodules' names
 __all__ = [*browse.__all__, *extraction.__all__, *ingest.__all__, *knowledge.__all__,
-           *review.__all__]
+           *review.__all__, *training.__all__]

@@ -1,0 +1,3 @@
+from pipeline.ssm.cli import main
+
+raise SystemExit(main())
