@@ -12,6 +12,7 @@ pages = [
     st.Page("curation_app/pages/knowledge.py", title="Knowledge", icon=":material/menu_book:"),
     st.Page("curation_app/pages/agreement.py", title="Agreement", icon=":material/handshake:"),
     st.Page("curation_app/pages/data.py", title="Data", icon=":material/monitoring:"),
+    st.Page("curation_app/pages/runs.py", title="Runs", icon=":material/model_training:"),
 ]
 nav = st.navigation(pages)
 

@@ -52,6 +52,12 @@ KEY_FLASH = "review_flash"
 # knowledge page
 KEY_K_CATEGORY = "knowledge_category"
 
+# runs page: the run shown, the run compared with it (None: none), and per run (suffix: the
+# TrainingRun id) the categories whose ROC curves are drawn
+KEY_RUN_A = "runs_a"
+KEY_RUN_B = "runs_b"
+KEY_RUN_ROC = "runs_roc"
+
 ALL = "All"
 
 
@@ -91,6 +97,12 @@ def show_flash() -> None:
         st.warning(message)
     elif kind:
         st.error(message)
+
+
+def run_roots() -> list[Path]:
+    """Where run directories are looked for: the working directory (``runs/NAME``, where
+    ``python -m pipeline.train --out runs/NAME`` puts them) and the data dir."""
+    return [Path.cwd(), settings().data_dir]
 
 
 def data_path(relative: str | None) -> Path | None:

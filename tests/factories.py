@@ -278,3 +278,22 @@ def run_page(name: str, **query_params):
 def wait_idle(page, timeout_ms: int = 30_000) -> None:
     """Playwright: wait until no script run is in flight (a click during a rerun can be dropped)."""
     page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout_ms)
+
+
+# --- training runs (the Runs page and the evaluation) ----------------------------------------
+
+
+def make_training_run(session: Session, *, name: str = "run-a", config: dict | None = None,
+                      metrics: dict | None = None, status: str = "finished",
+                      checkpoint_path: str | None = None):
+    """A TrainingRun row as ``python -m pipeline.train`` leaves it (metrics: its final JSON)."""
+    import json
+
+    from db.models import TrainingRun
+
+    run = TrainingRun(name=name, config_json=json.dumps(config or {"model": "tiny-rn"}),
+                      snapshot_sha256=_sha(name), status=status, checkpoint_path=checkpoint_path,
+                      metrics_json=json.dumps(metrics) if metrics is not None else None)
+    session.add(run)
+    session.flush()
+    return run

@@ -10,11 +10,13 @@ two modules share live in ``_common`` (private to the package):
 - ``extraction``: reports still to extract, per-report writes, the LLM cache;
 - ``knowledge``: IKI sync reads and audit, reviewers' knowledge edits;
 - ``review``: the review queue, decisions with optimistic locking, undo, agreement data;
-- ``training``: settled labels per split, each study's training image, TrainingRun rows.
+- ``training``: settled labels per split, each study's training image, TrainingRun rows;
+- ``evaluation``: a split's labelled studies and findings, training runs, stored evaluations.
 """
 
-from db.queries import browse, extraction, ingest, knowledge, review, training
+from db.queries import browse, evaluation, extraction, ingest, knowledge, review, training
 from db.queries.browse import *  # noqa: F403
+from db.queries.evaluation import *  # noqa: F403
 from db.queries.extraction import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
@@ -22,5 +24,5 @@ from db.queries.review import *  # noqa: F403
 from db.queries.training import *  # noqa: F403
 
 # exactly the modules' exports (tests/db/test_queries_api.py), not the submodules' names
-__all__ = [*browse.__all__, *extraction.__all__, *ingest.__all__, *knowledge.__all__,
+__all__ = [*browse.__all__, *evaluation.__all__, *extraction.__all__, *ingest.__all__, *knowledge.__all__,
            *review.__all__, *training.__all__]

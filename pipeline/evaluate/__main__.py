@@ -1,0 +1,3 @@
+from pipeline.evaluate.cli import main
+
+raise SystemExit(main())
