@@ -297,3 +297,15 @@ def make_training_run(session: Session, *, name: str = "run-a", config: dict | N
     session.add(run)
     session.flush()
     return run
+
+
+def train_tiny_run(db_url: str, data_dir: Path, out: Path, *extra: str, epochs: int = 2) -> Path:
+    """``python -m pipeline.train`` in this process: a tiny-rn run of a few CPU seconds on the
+    store's train split (see ``make_training_store``)."""
+    from pipeline.train import cli as train_cli
+
+    assert train_cli.main(["--db", db_url, "--data-dir", str(data_dir), "--out", str(out),
+                           "--model", "tiny-rn", "--epochs", str(epochs), "--batch-size", "8",
+                           "--workers", "0", "--no-progress", "--device", "cpu",
+                           *extra]) == 0
+    return out

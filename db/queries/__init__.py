@@ -11,18 +11,29 @@ two modules share live in ``_common`` (private to the package):
 - ``knowledge``: IKI sync reads and audit, reviewers' knowledge edits;
 - ``review``: the review queue, decisions with optimistic locking, undo, agreement data;
 - ``training``: settled labels per split, each study's training image, TrainingRun rows;
-- ``evaluation``: a split's labelled studies and findings, training runs, stored evaluations.
+- ``evaluation``: a split's labelled studies and findings, training runs, stored evaluations;
+- ``index``: EmbeddingIndex rows, the studies an index embeds, study cards for result lists.
 """
 
-from db.queries import browse, evaluation, extraction, ingest, knowledge, review, training
+from db.queries import (
+    browse,
+    evaluation,
+    extraction,
+    index,
+    ingest,
+    knowledge,
+    review,
+    training,
+)
 from db.queries.browse import *  # noqa: F403
 from db.queries.evaluation import *  # noqa: F403
 from db.queries.extraction import *  # noqa: F403
+from db.queries.index import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
 from db.queries.review import *  # noqa: F403
 from db.queries.training import *  # noqa: F403
 
 # exactly the modules' exports (tests/db/test_queries_api.py), not the submodules' names
-__all__ = [*browse.__all__, *evaluation.__all__, *extraction.__all__, *ingest.__all__, *knowledge.__all__,
-           *review.__all__, *training.__all__]
+__all__ = [*browse.__all__, *evaluation.__all__, *extraction.__all__, *index.__all__,
+           *ingest.__all__, *knowledge.__all__, *review.__all__, *training.__all__]
