@@ -167,7 +167,7 @@ def _map(folder: Path, ids: np.ndarray, vectors: np.ndarray, new: np.ndarray, re
 
 def _record(cfg: IndexConfig, run: LoadedRun, folder: Path, manifest: Manifest,
             label_spec: IndexSpec, rebuilt: bool) -> None:
-    common = {"training_run_id": run.training_run_id, "path": str(folder),
+    common = {"training_run_id": run.training_run_id, "path": str(folder.resolve()),
               "checkpoint_sha256": manifest.checkpoint_sha256,
               "snapshot_sha256": manifest.snapshot_sha256, "rebuilt": rebuilt}
     with session_scope(cfg.db_url) as session:

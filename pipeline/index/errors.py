@@ -7,9 +7,12 @@ themselves (10% noise barely moves a logistic fit), so that a score means the sa
 categories; a cell's *suspicion* is the calibrated probability that its label is wrong,
 ``p`` for a 0 and ``1 - p`` for a 1. A study's suspicion is its most suspicious cell.
 
-Two lists come out of it:
+The model *disagrees* with a label when its suspicion is above 0.5 (the calibrated model finds
+the other answer likelier); the confusion counts use the same rule. Two lists come out of it,
+each of disagreeing cells ranked by suspicion, so that a label fixed to the model's answer
+leaves its list:
   * label-error candidates: cells with a curated finding of that category (a present one the
-    image does not show, or an explicit "no X" the image does show), ranked by suspicion;
+    image does not show, or an explicit "no X" the image does show);
   * possibly missed findings: cells of categories the report's findings never mention, whose
     image scores high (the extractor or the reviewer may have missed it).
 
@@ -31,6 +34,7 @@ from pipeline.evaluate.labels import EvalLabels, LabelError, labels_from_store
 from pipeline.index.files import RunIndex
 
 TRAIN_SPLITS = ("train",)  # the split a run trains on: its studies' scores are in-sample
+DISAGREE = 0.5  # suspicion above which the model's answer is the likelier one
 
 
 @dataclass(frozen=True)
@@ -127,10 +131,14 @@ def analyse(labels: EvalLabels, splits: list[str], index: RunIndex) -> Analysis:
 
 
 def suspects(a: Analysis, kind: str = "label", category: str | None = None,
-             out_of_sample_only: bool = False, limit: int | None = None) -> list[Suspect]:
+             out_of_sample_only: bool = False, limit: int | None = None,
+             disagree_only: bool = True) -> list[Suspect]:
     """Cells ranked by suspicion. ``kind``: "label" (a curated finding of that category is
-    doubted), "missed" (no finding of it, the image scores high), or "all"."""
+    doubted), "missed" (no finding of it, the image scores high), or "all"; with
+    ``disagree_only`` only the cells the model disagrees with."""
     keep = ~np.isnan(a.suspicion)
+    if disagree_only:
+        keep &= np.nan_to_num(a.suspicion) > DISAGREE
     if kind == "label":
         keep &= a.mentioned
     elif kind == "missed":
@@ -174,28 +182,32 @@ def rank_studies_cleanlab(a: Analysis, use_calibrated: bool = False) -> tuple[np
     return np.concatenate([flagged, rest]), len(flagged)
 
 
-def cleanlab_cell_flags(a: Analysis) -> np.ndarray:
-    """(N, C) bool: cells cleanlab's per-class confident learning flags."""
+def cleanlab_cell_flags_of(y: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """(N, C) bool: cells cleanlab's per-class confident learning flags, from (N, C) labels
+    (1 present; 0 and -1 not) and raw scores."""
     from cleanlab.multilabel_classification import filter as cl_filter  # noqa: PLC0415
 
-    if not a.categories:
-        return np.zeros(a.y.shape, bool)
-    masks = cl_filter.find_multilabel_issues_per_class(cleanlab_labels(a), a.score)
-    return np.stack(masks, axis=1)
+    if y.shape[1] == 0 or len(y) == 0:
+        return np.zeros(y.shape, bool)
+    labels = [np.nonzero(row == 1)[0].tolist() for row in y]
+    flags = np.asarray(cl_filter.find_multilabel_issues_per_class(labels, score), bool)
+    return flags if flags.shape == y.shape else flags.T  # (N, K); older releases: K masks
 
 
-def category_table(a: Analysis) -> list[dict]:
-    """Per category: positives, AUC against the curated labels, and the confusion counts at
-    the max-F1 threshold of the raw score."""
+def cleanlab_cell_flags(a: Analysis) -> np.ndarray:
+    return cleanlab_cell_flags_of(a.y, a.score)
+
+
+def category_table(a: Analysis, out_of_sample_only: bool = False) -> list[dict]:
+    """Per category: positives, AUC of the raw score against the curated labels, and the
+    confusion counts of the model's answer (calibrated probability >= 0.5) against them."""
     out = []
+    rows = ~a.in_sample if out_of_sample_only else np.ones(len(a.study_ids), bool)
     for j, c in enumerate(a.categories):
-        y, s = a.y[:, j], a.score[:, j]
-        op = m.max_f1_point(y, s)
+        y, s, p = a.y[rows, j], a.score[rows, j], a.prob[rows, j]
         keep = y != m.NOT_SCORED
-        pred = s >= (op.threshold if op else np.inf)
-        yy, pp = y[keep] == 1, pred[keep]
+        yy, pp = y[keep] == 1, p[keep] >= DISAGREE
         out.append({"category": c, "n_pos": int(yy.sum()), "n_neg": int((~yy).sum()),
-                    "auc": m.auc(y, s), "threshold": op and op.threshold,
-                    "tp": int((yy & pp).sum()), "fp": int((~yy & pp).sum()),
+                    "auc": m.auc(y, s), "tp": int((yy & pp).sum()), "fp": int((~yy & pp).sum()),
                     "fn": int((yy & ~pp).sum()), "tn": int((~yy & ~pp).sum())})
     return out
