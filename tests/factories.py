@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,27 @@ def run_page(name: str, **query_params):
 def wait_idle(page, timeout_ms: int = 30_000) -> None:
     """Playwright: wait until no script run is in flight (a click during a rerun can be dropped)."""
     page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=timeout_ms)
+
+
+_COPIES = """sel => Array.from(document.querySelectorAll(sel))
+    .map(e => ({enabled: !e.disabled, visible: e.offsetParent !== null}))"""
+
+
+def settled(page, key: str, inner: str = "button", timeout_s: float = 30):
+    """The widget keyed ``key`` once the page is quiet: one visible, enabled copy. A rerun
+    that shifts elements (a message above them) briefly shows a stale copy next to the new one."""
+    selector = f".st-key-{key} {inner}"
+    deadline = time.monotonic() + timeout_s
+    copies: list = []
+    while time.monotonic() < deadline:
+        wait_idle(page)
+        copies = page.evaluate(_COPIES, selector)
+        if copies == [{"enabled": True, "visible": True}]:
+            page.wait_for_timeout(200)
+            if len(page.evaluate(_COPIES, selector)) == 1:
+                return page.locator(selector)
+        page.wait_for_timeout(200)
+    raise AssertionError(f"widget {key!r} never settled: {copies}")
 
 
 # --- training runs (the Runs page and the evaluation) ----------------------------------------

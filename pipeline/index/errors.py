@@ -175,7 +175,7 @@ def rank_studies_cleanlab(a: Analysis, use_calibrated: bool = False) -> tuple[np
 
     labels, probs = cleanlab_labels(a), a.prob if use_calibrated else a.score
     flagged = np.asarray(cl_filter.find_label_issues(
-        labels, probs, return_indices_ranked_by="self_confidence"), np.int64)
+        labels, probs, return_indices_ranked_by="self_confidence", n_jobs=1), np.int64)
     quality = cl_rank.get_label_quality_scores(labels, probs)
     rest = np.setdiff1d(np.argsort(quality, kind="stable"), flagged, assume_unique=True)
     rest = rest[np.argsort(quality[rest], kind="stable")]
@@ -190,7 +190,8 @@ def cleanlab_cell_flags_of(y: np.ndarray, score: np.ndarray) -> np.ndarray:
     if y.shape[1] == 0 or len(y) == 0:
         return np.zeros(y.shape, bool)
     labels = [np.nonzero(row == 1)[0].tolist() for row in y]
-    flags = np.asarray(cl_filter.find_multilabel_issues_per_class(labels, score), bool)
+    # n_jobs=1: its default forks a worker pool, which hangs inside a threaded server
+    flags = np.asarray(cl_filter.find_multilabel_issues_per_class(labels, score, n_jobs=1), bool)
     return flags if flags.shape == y.shape else flags.T  # (N, K); older releases: K masks
 
 

@@ -3,37 +3,14 @@ finding, edits another's presence, reloads and sees the statuses persisted."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlmodel import Session
 
 from db.engine import get_engine, session_scope
 from db.models import Finding
-from tests.factories import make_reviewable_report, make_reviewer, wait_idle
+from tests.factories import make_reviewable_report, make_reviewer, settled, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-_COPIES = """sel => Array.from(document.querySelectorAll(sel))
-    .map(e => ({enabled: !e.disabled, visible: e.offsetParent !== null}))"""
-
-
-def settled(page, key: str, inner: str = "button", timeout_s: float = 30):
-    """The widget keyed ``key`` once the page is quiet: one visible, enabled copy. A rerun
-    that shifts elements (a message above them) briefly shows a stale copy next to the new one."""
-    selector = f".st-key-{key} {inner}"
-    deadline = time.monotonic() + timeout_s
-    copies: list = []
-    while time.monotonic() < deadline:
-        wait_idle(page)
-        copies = page.evaluate(_COPIES, selector)
-        if copies == [{"enabled": True, "visible": True}]:
-            page.wait_for_timeout(200)
-            if len(page.evaluate(_COPIES, selector)) == 1:
-                return page.locator(selector)
-        page.wait_for_timeout(200)
-    raise AssertionError(f"widget {key!r} never settled: {copies}")
 
 
 def test_accept_edit_reload(streamlit_server, page, db_url, data_dir, tmp_path):
