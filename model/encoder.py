@@ -20,6 +20,8 @@ from pathlib import Path
 
 import open_clip
 import torch
+import torch.nn.functional as F
+from open_clip.hf_model import HFTextEncoder
 from torch import nn
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -98,11 +100,43 @@ class Encoder(nn.Module):
     def tokenize(self, texts: list[str]) -> torch.Tensor:
         return self.tokenizer(list(texts))
 
-    def forward(self, images: torch.Tensor, tokens: torch.Tensor):
-        """L2-normalised (B, D) image and (T, D) text embeddings, the scale and the bias: the
-        scale and bias go through forward so DistributedDataParallel sees them used."""
-        return (self.encode_image(images, normalize=True), self.encode_text(tokens, normalize=True),
-                self.scale(), self.logit_bias)
+    # A locked Hugging Face text tower (``lock_text``) is a fixed function of the tokens up to
+    # its projection: its pooled features are computed once per label text and only the
+    # projection trains, which takes the text cost of a step to almost nothing on CPU.
+
+    @property
+    def has_hf_text(self) -> bool:
+        return isinstance(getattr(self.clip, "text", None), HFTextEncoder)
+
+    def lock_text(self) -> None:
+        """Freeze the HF transformer (open_clip's LiT-style lock); its projection still trains."""
+        if not self.has_hf_text:
+            raise ModelError("lock_text needs a Hugging Face text tower (hf_text)")
+        self.clip.lock_text_tower(unlocked_layers=0, freeze_layer_norm=True)
+
+    @torch.no_grad()
+    def frozen_text_features(self, tokens: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+        """(T, L) tokens -> (T, width) pooled transformer features, before the projection."""
+        hf = self.clip.text
+        was_training = hf.training
+        hf.eval()  # no dropout in features that are computed once
+        out = []
+        for i in range(0, len(tokens), batch_size):
+            x = tokens[i:i + batch_size]
+            mask = (x != hf.config.pad_token_id).long()
+            out.append(hf.pooler(hf.transformer(input_ids=x, attention_mask=mask), mask))
+        hf.train(was_training)
+        return torch.cat(out)
+
+    def forward(self, images: torch.Tensor, texts: torch.Tensor):
+        """L2-normalised (B, D) image and (T, D) text embeddings, the scale and the bias (they go
+        through forward so DistributedDataParallel sees them used). ``texts``: (T, L) token ids,
+        or (T, width) float ``frozen_text_features`` of a locked HF tower."""
+        if texts.is_floating_point():
+            text = F.normalize(self.clip.text.proj(texts), dim=-1)
+        else:
+            text = self.encode_text(texts, normalize=True)
+        return self.encode_image(images, normalize=True), text, self.scale(), self.logit_bias
 
 
 @contextlib.contextmanager

@@ -33,8 +33,10 @@ def ssm_loss(logits: torch.Tensor, target: torch.Tensor, mse_weight: float = 1.0
 
 
 def infonce_loss(logits: torch.Tensor, positive: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Symmetric InfoNCE with (B, T) bool ``positive`` pairs (every row and column has one)."""
+    """Symmetric InfoNCE with (B, T) bool ``positive`` pairs. A row or column without a positive
+    (a label text no image of the batch has) is a negative only: it adds no term of its own."""
     logits, p = logits.float(), positive.float()
-    image_to_text = -(p / p.sum(1, keepdim=True) * F.log_softmax(logits, dim=1)).sum(1).mean()
-    text_to_image = -(p / p.sum(0, keepdim=True) * F.log_softmax(logits, dim=0)).sum(0).mean()
-    return {"loss": (image_to_text + text_to_image) / 2}
+    rows, cols = p.sum(1), p.sum(0)  # (B,), (T,) positives per image / per text
+    image_to_text = -(p * F.log_softmax(logits, dim=1)).sum(1)[rows > 0] / rows[rows > 0]
+    text_to_image = -(p * F.log_softmax(logits, dim=0)).sum(0)[cols > 0] / cols[cols > 0]
+    return {"loss": (image_to_text.mean() + text_to_image.mean()) / 2}

@@ -20,7 +20,7 @@ from pathlib import Path
 from db.engine import init_db
 from pipeline.settings import get_settings
 from pipeline.ssm.build import build_ssm, save_npz
-from pipeline.ssm.embed import DEFAULT_ENCODER
+from pipeline.ssm.embed import DEFAULT_ENCODER, quiet_libraries
 from pipeline.ssm.snapshot import LabelError, LabelOptions
 
 
@@ -56,6 +56,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    quiet_libraries()
     settings = get_settings(database_url=args.db, data_dir=args.data_dir)
     init_db(settings.database_url)
     options = LabelOptions(include_proposed=bool(args.include_proposed),

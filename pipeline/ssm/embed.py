@@ -10,6 +10,7 @@ label texts, so a run computes each snapshot's embeddings once and never per ste
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,15 @@ import numpy as np
 from model import resolve_hf_name
 
 DEFAULT_ENCODER = "minilm"
+
+
+def quiet_libraries() -> None:
+    """For the CLIs: open_clip and transformers log every random init and weight load."""
+    logging.basicConfig(level=logging.ERROR)
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
 
 
 def cache_key(texts: list[str], encoder: str) -> str:

@@ -77,10 +77,15 @@ class LabelSnapshot:
         return [lb.group for lb in self.labels]
 
 
-def _study_labels(rows, opts: LabelOptions, known, missing: set[str]) -> tuple[list[Label], int]:
-    """(labels of one study, findings used)."""
+def _study_labels(rows, opts: LabelOptions, statuses: set[str], known,
+                  missing: set[str]) -> tuple[list[Label], int]:
+    """(labels of one study, findings used). ``covered``: something may be present, so the
+    study is not "no finding" (held out, uncertain, or asserted by a finding not yet reviewed)."""
     labels, used, covered = [], 0, False
     for r in rows:
+        if r.status not in statuses:
+            covered |= r.status == "proposed" and r.presence != "absent"
+            continue
         if r.category in opts.holdout:
             covered |= r.presence != "absent"
             continue
@@ -121,18 +126,16 @@ def build_snapshot(session: Session, opts: LabelOptions | None = None) -> LabelS
     by_study: dict[int, list] = defaultdict(list)
     reviewed_studies: set[int] = set()
     for row in queries.list_label_rows(session=session, splits=opts.splits):
-        if row.status == "rejected" or opts.include_proposed:
+        by_study[row.study_id].append(row)
+        if row.status != "proposed" or opts.include_proposed:
             reviewed_studies.add(row.study_id)  # a reviewer (or, opted in, the extractor) read it
-        if row.status in statuses:
-            by_study[row.study_id].append(row)
-            reviewed_studies.add(row.study_id)
     if opts.include_proposed:  # normal reports: the extractor found nothing
         reviewed_studies |= set(queries.list_extracted_studies_without_findings(
             session=session, splits=opts.splits))
     known, missing = explanations(session), set()
     per_study, used = {}, 0
     for sid in sorted(reviewed_studies):
-        labels, n = _study_labels(by_study.get(sid, []), opts, known, missing)
+        labels, n = _study_labels(by_study.get(sid, []), opts, statuses, known, missing)
         used += n
         if labels:  # empty when its only findings are held out
             per_study[sid] = labels

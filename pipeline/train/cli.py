@@ -19,7 +19,6 @@ and a TrainingRun row named NAME; pixels are cached in DATA_DIR/cache/ for every
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from model import ModelError
 from pipeline.settings import get_settings
 from pipeline.ssm import LabelError
 from pipeline.ssm.cli import add_label_flags
+from pipeline.ssm.embed import quiet_libraries
 from pipeline.train import config as config_mod
 from pipeline.train.checkpoint import latest_checkpoint, read_checkpoint
 from pipeline.train.config import ConfigError, TrainConfig
@@ -57,6 +57,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    "checkpoint file (one of our runs' step-N.pt works too)")
     m.add_argument("--hf-text", help="Hugging Face text tower (name or folder; 'minilm' = bundled "
                    "MiniLM) replacing the architecture's")
+    m.add_argument("--lock-text", action="store_true", default=None, help="freeze the HF text "
+                   "transformer and train its projection only (features computed once)")
     m.add_argument("--image-size", type=int, help="input side in pixels (default: the model's)")
     m.add_argument("--init-logit-scale", type=float, help="starting logit scale (default 1 for "
                    "ssm/hard, 1/0.07 for infonce)")
@@ -69,6 +71,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     lab.add_argument("--sentence-encoder", help="SSM label encoder (default: bundled MiniLM)")
     lab.add_argument("--texts-per-image", type=int, help="label texts drawn per image per step "
                      "(default 1)")
+    lab.add_argument("--all-texts", action="store_true", default=None, help="every label text "
+                     "is a column of every batch (cheap with --lock-text)")
     add_label_flags(lab)
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, help="passes over the training studies (default 10)")
@@ -121,15 +125,6 @@ def resolve(args: argparse.Namespace) -> tuple[TrainConfig, dict | None]:
         raise ConfigError(f"--resume: the config differs from the checkpoint's "
                           f"({'; '.join(changed)}); start a new --out to change it")
     return cfg, ckpt
-
-
-def quiet_libraries() -> None:
-    """open_clip and transformers log every random init and weight load as a warning."""
-    logging.basicConfig(level=logging.ERROR)
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

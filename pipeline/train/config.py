@@ -30,6 +30,7 @@ class TrainConfig:
     model: str = "RN50"  # open_clip architecture (model/configs adds tiny-rn, small-rn, small-rn-minilm)
     pretrained: str | None = None  # open_clip tag or local checkpoint file; None: random init
     hf_text: str | None = None  # HF text tower replacing the architecture's ("minilm": bundled MiniLM)
+    lock_text: bool = False  # freeze the HF text transformer, train its projection (features cached)
     image_size: int | None = None  # input side in pixels; None: the architecture's own
     init_logit_scale: float | None = None  # starting exp(logit_scale); None: 1 for ssm/hard, 1/0.07 for infonce
     init_logit_bias: float | None = None  # starting learnable logit bias; None: no bias term
@@ -44,6 +45,7 @@ class TrainConfig:
     allow_missing_knowledge: bool = False  # train a category without approved IKI on its name
     sentence_encoder: str = "minilm"  # encoder of the SSM's label embeddings (name or folder)
     texts_per_image: int = 1  # label texts drawn per image per step; the batch's texts are their union
+    all_texts: bool = False  # every label text of the snapshot is a column of every batch (cheap with lock_text)
     # --- optimisation ----------------------------------------------------------------------
     epochs: int = 10  # passes over the training studies
     batch_size: int = 32  # images per process per micro-batch

@@ -20,7 +20,8 @@ class TrainData:
     rows: np.ndarray  # (N,) pixel-cache rows of the usable examples
     labels: list[tuple[int, ...]]  # (N,) label indices of each example
     pixels: np.ndarray  # (M, px, px) uint8 memory-mapped cache (M >= N)
-    tokens: torch.Tensor  # (L, context) token ids of every label text, on the device
+    texts: torch.Tensor  # (L, context) token ids of every label text, or (L, width) float
+    # features of a locked HF text tower (Encoder.frozen_text_features); on the device
     matrix: torch.Tensor  # (L, L) target matrix (soft SSM or hard multi-hot), on the device
 
 
@@ -59,8 +60,8 @@ def to_images(u8: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def make_batch(data: TrainData, idx: np.ndarray, text_ids: np.ndarray,
                device: torch.device) -> tuple[torch.Tensor, ...]:
-    """(images (B, 3, px, px), tokens (T, context), image labels (B, K), text labels (T,))."""
+    """(images (B, 3, px, px), texts (T, context | width), image labels (B, K), text labels (T,))."""
     images = to_images(data.pixels[data.rows[idx]], device)
     text_labels = torch.from_numpy(text_ids).to(device)
     image_labels = pad_labels([data.labels[i] for i in idx]).to(device)
-    return images, data.tokens[text_labels], image_labels, text_labels
+    return images, data.texts[text_labels], image_labels, text_labels

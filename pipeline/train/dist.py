@@ -32,11 +32,16 @@ def setup(device: str) -> Dist:
     cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    gpus = torch.cuda.device_count() if cuda else 0
     if cuda:
-        torch.cuda.set_device(local)
+        torch.cuda.set_device(local % gpus)
     if world > 1 and not torch_dist.is_initialized():
-        torch_dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(minutes=30))
-    return Dist(rank, world, torch.device("cuda", local) if cuda else torch.device("cpu"))
+        # NCCL refuses two ranks on one GPU; with fewer GPUs than local ranks they share
+        # GPUs and talk through gloo (which reduces CUDA tensors too), slower but correct
+        backend = "nccl" if cuda and gpus >= local_world else "gloo"
+        torch_dist.init_process_group(backend, timeout=timedelta(minutes=30))
+    return Dist(rank, world, torch.device("cuda", local % gpus) if cuda else torch.device("cpu"))
 
 
 def barrier(d: Dist) -> None:

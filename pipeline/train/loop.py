@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from db import queries
 from db.engine import session_scope
-from model import Encoder, build_model
+from model import build_model, hard_matrix
 from pipeline.ssm import LabelOptions, build_snapshot, ssm_from_snapshot
 from pipeline.train import dist
 from pipeline.train.checkpoint import save_checkpoint
@@ -124,6 +124,8 @@ def _check_start(cfg: TrainConfig, env: TrainEnv, ckpt: dict | None, d: Dist, re
     encoder = build_model(cfg.model, None if ckpt else cfg.pretrained, cfg.image_size,
                           cfg.hf_text, init_logit_scale=cfg.logit_scale_start,
                           init_logit_bias=cfg.init_logit_bias, device=str(d.device))
+    if cfg.lock_text:
+        encoder.lock_text()
     if ckpt is not None:
         try:
             encoder.clip.load_state_dict(ckpt["state_dict"])
@@ -145,7 +147,13 @@ def _rank0_first(d: Dist, make):
 
 def _prepare_data(cfg, env, snapshot, encoder, d, run: RunDir) -> tuple[TrainData, int]:
     cache_dir = env.data_dir / "cache"
-    ssm = _rank0_first(d, lambda: ssm_from_snapshot(snapshot, cfg.sentence_encoder, cache_dir))
+    if cfg.loss == "ssm":  # only the soft targets need the sentence encoder
+        ssm = _rank0_first(d, lambda: ssm_from_snapshot(snapshot, cfg.sentence_encoder,
+                                                        cache_dir))
+        matrix = ssm.matrix
+        targets = f"SSM embeddings {'from cache' if ssm.from_cache else 'computed'}"
+    else:
+        matrix, targets = hard_matrix(snapshot.groups), "multi-hot targets"
     images = [e.image for e in snapshot.examples]
     cache = _rank0_first(d, lambda: pixel_cache(images, env.data_dir, encoder.image_size,
                                                 workers=cfg.workers,
@@ -155,13 +163,13 @@ def _prepare_data(cfg, env, snapshot, encoder, d, run: RunDir) -> tuple[TrainDat
     rows = np.asarray([r for r in range(len(images)) if r not in cache.bad], dtype=np.int64)
     if rows.size == 0:
         raise TrainError("no training image could be read (see train.log)")
-    matrix = ssm.hard if cfg.loss == "hard" else ssm.matrix
-    data = TrainData(rows, [snapshot.examples[r].labels for r in rows], cache.pixels,
-                     encoder.tokenize(snapshot.texts).to(d.device),
+    texts = encoder.tokenize(snapshot.texts).to(d.device)
+    if cfg.lock_text:  # (L, width): the frozen tower runs once per label text, here
+        texts = encoder.frozen_text_features(texts)
+    data = TrainData(rows, [snapshot.examples[r].labels for r in rows], cache.pixels, texts,
                      torch.from_numpy(matrix).to(d.device))
     run.log(f"labels: {len(snapshot.texts)} texts, {len(rows)} studies "
-            f"({len(cache.bad)} images skipped); embeddings "
-            f"{'from cache' if ssm.from_cache else 'computed'}; pixels {cache.path.name} "
+            f"({len(cache.bad)} images skipped); {targets}; pixels {cache.path.name} "
             f"{'built' if cache.built else 'reused'}")
     return data, len(cache.bad)
 
@@ -191,6 +199,8 @@ def train(cfg: TrainConfig, env: TrainEnv, ckpt: dict | None = None, *,
     """Run (or, with ``ckpt``, continue exactly) one training run. ``reuse_name``: a run of that
     name that died before its first checkpoint starts over under the same TrainingRun row."""
     d = dist.setup(cfg.device)
+    if d.device.type == "cpu":
+        torch.set_flush_denormal(True)  # denormal floats make CPU kernels many times slower
     try:
         torch.manual_seed(cfg.seed)
         snapshot, encoder = _check_start(cfg, env, ckpt, d, reuse_name)
@@ -242,6 +252,7 @@ def _loop(cfg, env, encoder, data, snapshot_sha, ckpt, d, run) -> dict:
         model = DistributedDataParallel(encoder, device_ids=[d.device.index]
                                         if d.device.type == "cuda" else None)
     images_per_step = cfg.batch_size * cfg.accum * d.world
+    all_texts = np.arange(len(data.texts), dtype=np.int64)  # (L,) with cfg.all_texts
 
     def checkpoint(step: int, loss: float) -> Path:
         epoch, k = divmod(step, steps_per_epoch)
@@ -271,8 +282,9 @@ def _loop(cfg, env, encoder, data, snapshot_sha, ckpt, d, run) -> dict:
         for a in range(cfg.accum):
             m = k * cfg.accum + a
             idx = order[m * cfg.batch_size:(m + 1) * cfg.batch_size]
-            texts = draw_texts([data.labels[i] for i in idx], cfg.texts_per_image, cfg.seed,
-                               epoch * n_micro + m, d.rank)
+            texts = all_texts if cfg.all_texts else draw_texts(
+                [data.labels[i] for i in idx], cfg.texts_per_image, cfg.seed,
+                epoch * n_micro + m, d.rank)
             batch = make_batch(data, idx, texts, d.device)
             sync = a == cfg.accum - 1 or d.world == 1
             with contextlib.nullcontext() if sync else model.no_sync():
@@ -289,11 +301,14 @@ def _loop(cfg, env, encoder, data, snapshot_sha, ckpt, d, run) -> dict:
         if done % cfg.log_every == 0 or done == total:
             now = time.perf_counter()
             last_loss = dist.mean(d, float(np.mean(losses)))
+            if not math.isfinite(last_loss):
+                raise TrainError(f"the loss became {last_loss} by step {done}; lower --lr "
+                                 "(the last good checkpoint stays in place)")
             ips = images_per_step * len(losses) / cfg.accum / max(now - t_log, 1e-9)
             row = {"step": done, "epoch": round(done / steps_per_epoch, 4), "loss": last_loss,
                    "lr": opt.param_groups[1]["lr"], "images_per_s": round(ips, 2),
                    "logit_scale": float(out["scale"]), "time_s": round(elapsed + now - t0, 3)}
-            row.update({k: float(v) for k, v in out.items() if k in ("mse", "bce")})
+            row.update({name: float(out[name]) for name in ("mse", "bce") if name in out})
             run.metrics(row)
             bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{ips:.0f}")
             losses, t_log = [], now

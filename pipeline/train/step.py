@@ -20,9 +20,9 @@ def forward_loss(model, batch: tuple[torch.Tensor, ...], matrix: torch.Tensor, l
                  mse_weight: float = 1.0, bce_weight: float = 1.0,
                  amp: bool = False) -> dict[str, torch.Tensor]:
     """``batch`` from ``data.make_batch``; ``matrix`` (L, L) the SSM (or multi-hot) targets."""
-    images, tokens, image_labels, text_labels = batch
+    images, texts, image_labels, text_labels = batch
     with autocast(images.device, amp):
-        image, text, scale, bias = model(images, tokens)  # (B, D), (T, D), (), () | None
+        image, text, scale, bias = model(images, texts)  # (B, D), (T, D), (), () | None
         logits = pairwise_logits(image, text, scale, bias)  # (B, T)
     if loss == "infonce":
         out = infonce_loss(logits, positives(image_labels, text_labels))

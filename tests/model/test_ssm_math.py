@@ -76,6 +76,17 @@ def test_infonce_spreads_a_shared_text_over_its_images():
     assert out["loss"].item() == pytest.approx(0.563464, abs=1e-5)
 
 
+def test_infonce_ignores_texts_no_image_has():
+    # column 2 has no positive: only a negative in the rows' softmax, no column term of its own
+    logits = torch.tensor([[2.0, 0.0, 1.0], [0.0, 2.0, 1.0]])
+    positive = torch.tensor([[True, False, False], [False, True, False]])
+    out = infonce_loss(logits, positive)
+    row = -torch.log_softmax(logits, dim=1)[0, 0]
+    col = -torch.log_softmax(logits[:, :2], dim=0)[0, 0]
+    assert torch.isfinite(out["loss"])
+    assert out["loss"].item() == pytest.approx(((row + col) / 2).item(), abs=1e-6)
+
+
 def test_logits_add_the_bias():
     img, txt = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]])
     logits = pairwise_logits(img, txt, torch.tensor(2.0), torch.tensor(-1.0))

@@ -83,6 +83,20 @@ def test_reviewed_findings_train_rejected_never_proposed_on_request(engine, stor
     assert store["proposed"] in {e.study_id for e in with_proposed.examples}
 
 
+def test_a_half_reviewed_study_is_not_no_finding(engine, data_dir):
+    with Session(engine) as s:
+        make_knowledge(s, category="pneumothorax", explanation="Air.")
+        sid = _study(s, "half", data_dir=data_dir, category="pneumothorax",
+                     presence=Presence.absent, status=FindingStatus.accepted)
+        rep = s.exec(select(Report).where(Report.study_id == sid)).one()
+        make_finding(s, report_id=rep.id, category="edema", status=FindingStatus.proposed)
+        s.commit()
+    with pytest.raises(LabelError):  # its edema is unreviewed: nothing trainable is left
+        _snapshot(engine)
+    snap = _snapshot(engine, negatives="use")
+    assert _texts(snap, sid) == ["no pneumothorax"]
+
+
 def test_negatives_become_no_category_texts_in_their_own_group(engine, store):
     snap = _snapshot(engine, negatives="use")
     assert _texts(snap, store["absent"]) == ["no finding", "no pneumothorax"]

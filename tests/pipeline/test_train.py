@@ -67,10 +67,10 @@ def test_pixel_cache_is_built_once_and_reused(db_url, data_dir, store, tmp_path)
     [cache] = (data_dir / "cache").glob("pixels-*-32.npy")
     built = cache.stat().st_mtime_ns
     assert "built" in (tmp_path / "a" / "train.log").read_text()
-    assert train(db_url, data_dir, tmp_path / "b", "--loss", "hard") == 0
+    assert train(db_url, data_dir, tmp_path / "b", "--lr", "0.001") == 0
     assert cache.stat().st_mtime_ns == built
     log = (tmp_path / "b" / "train.log").read_text()
-    assert "reused" in log and "embeddings from cache" in log
+    assert "reused" in log and "SSM embeddings from cache" in log
     assert np.load(cache, mmap_mode="r").shape == (20, 32, 32)
 
 
@@ -175,6 +175,27 @@ def test_a_config_file_sets_fields(db_url, data_dir, store, tmp_path):
                    for t in json.loads((tmp_path / "x" / "labels.json").read_text())["texts"])
 
 
+def test_sgd_restarts_its_cosine_every_cycle_stepped_per_batch(db_url, data_dir, store, tmp_path):
+    path = tmp_path / "sgd.json"
+    path.write_text(json.dumps({"optimizer": "sgd", "lr": 0.01, "restart_epochs": 1}))
+    assert train(db_url, data_dir, tmp_path / "x", "--config", str(path)) == 0
+    lrs = [json.loads(x)["lr"] for x in (tmp_path / "x" / "metrics.jsonl").read_text().splitlines()]
+    # 3 steps per epoch = one cycle (T_0); lr logged after each step's scheduler step
+    assert lrs == pytest.approx([0.0075, 0.0025, 0.01, 0.0075, 0.0025, 0.01])
+
+
+def test_max_minutes_stops_with_a_checkpoint_that_resumes(db_url, engine, data_dir, store,
+                                                          tmp_path, capsys):
+    out = tmp_path / "x"
+    assert train(db_url, data_dir, out, "--max-minutes", "0.00001") == 0
+    assert "(stopped at --max-minutes)" in capsys.readouterr().out
+    assert (out / "checkpoints" / "latest.txt").read_text().strip() == "step-1.pt"
+    [run] = runs(engine)
+    assert run.status == "finished" and json.loads(run.metrics_json)["stopped"] == "max_minutes"
+    assert train(db_url, data_dir, out, "--resume", "latest", "--max-minutes", "60") == 0
+    assert (out / "checkpoints" / "latest.txt").read_text().strip() == "step-6.pt"
+
+
 def test_pretrained_checkpoint_of_another_architecture(db_url, engine, data_dir, store,
                                                        tmp_path, capsys):
     path = tmp_path / "small.pt"
@@ -182,6 +203,20 @@ def test_pretrained_checkpoint_of_another_architecture(db_url, engine, data_dir,
     _fails(capsys, train(db_url, data_dir, tmp_path / "x", "--pretrained", str(path)),
            "another architecture than tiny-rn")
     _nothing_stored(engine, tmp_path / "x")
+
+
+def test_a_locked_minilm_text_tower_trains_only_its_projection(db_url, data_dir, store,
+                                                               tmp_path, capsys):
+    out = tmp_path / "lit"
+    assert train(db_url, data_dir, out, "--hf-text", "minilm", "--lock-text") == 0
+    before = build_model("tiny-rn", hf_text="minilm").clip.state_dict()
+    after = torch.load(out / "checkpoints" / "step-6.pt", weights_only=True)["state_dict"]
+    transformer = [k for k in before if k.startswith("text.transformer.")]
+    assert transformer and all(torch.equal(before[k], after[k]) for k in transformer)
+    assert not torch.equal(before["text.proj.weight"], after["text.proj.weight"])
+    capsys.readouterr()
+    _fails(capsys, train(db_url, data_dir, tmp_path / "x", "--lock-text"),
+           "lock_text needs a Hugging Face text tower")
 
 
 def test_pretrained_from_an_earlier_run(db_url, data_dir, store, tmp_path):
