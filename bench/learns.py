@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="training minutes per run (default 5)")
     p.add_argument("--n", type=int, default=4000, help="demo studies (default 4000)")
     p.add_argument("--size", type=int, default=128, help="demo image side in px (default 128)")
-    p.add_argument("--model", default="tiny-rn", help="architecture (default tiny-rn)")
+    p.add_argument("--model", default="small-rn", help="architecture (default small-rn, 128 px)")
     p.add_argument("--image-size", type=int, default=None,
                    help="training input side (default: the architecture's)")
     p.add_argument("--epochs", type=int, default=100,
@@ -99,6 +99,10 @@ def prepare(work: Path, args: argparse.Namespace, env: dict) -> str:
 def train_and_evaluate(loss: str, work: Path, db: str, args: argparse.Namespace,
                        env: dict) -> dict:
     run = work / "runs" / f"{loss}-s{args.seed}"
+    for i in range(2, 1000):  # a reused --keep folder: every run gets a fresh directory
+        if not run.exists():
+            break
+        run = work / "runs" / f"{loss}-s{args.seed}-{i}"
     train = ["pipeline.train", "--db", db, "--out", str(run), "--include-proposed",
              "--loss", loss, "--model", args.model, "--epochs", str(args.epochs),
              "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--device", "cpu"]

@@ -21,6 +21,7 @@ from db import queries
 from db.engine import init_db, session_scope
 from pipeline.evaluate.labels import EvalLabels, LabelError, labels_from_store, labels_from_truth
 from pipeline.evaluate.prompts import category_prompts, finding_text
+from pipeline.evaluate.runs import METRICS_FILE
 from pipeline.evaluate.zeroshot import (
     retrieval_report,
     retrieval_texts,
@@ -33,7 +34,6 @@ from pipeline.train.inference import embed_studies, embed_texts, load_run
 log = logging.getLogger("pipeline.evaluate")
 
 TRAIN_SPLIT = "train"
-METRICS_FILE = "metrics.json"
 
 
 class RunError(ValueError):
