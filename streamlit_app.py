@@ -22,6 +22,9 @@ pages = [
     st.Page("curation_app/pages/export.py", title="Export", icon=":material/download:"),
     st.Page("curation_app/pages/data.py", title="Data", icon=":material/monitoring:"),
     st.Page("curation_app/pages/runs.py", title="Runs", icon=":material/model_training:"),
+    st.Page("curation_app/pages/similarity.py", title="Similarity", icon=":material/image_search:"),
+    st.Page("curation_app/pages/errors.py", title="Error analysis", icon=":material/rule:"),
+    st.Page("curation_app/pages/ssm.py", title="SSM", icon=":material/grid_on:"),
 ]
 if actor.can(Permission.adjudicate):
     pages.insert(1, st.Page("curation_app/pages/adjudicate.py", title="Adjudication",

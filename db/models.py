@@ -249,13 +249,21 @@ class TrainingRun(SQLModel, table=True):
 
 
 class EmbeddingIndex(SQLModel, table=True):
+    """One FAISS index of a run (``python -m pipeline.index``): its vectors' kind, where it
+    lies, the index type chosen, and what it was built from (for the stale check)."""
+
     id: int | None = Field(default=None, primary_key=True)
     training_run_id: int | None = Field(default=None, foreign_key="trainingrun.id")
     kind: str = Field(max_length=16)  # image | label
-    path: str
+    path: str  # the index folder (runs/NAME/index)
     dim: int
-    count: int
+    count: int  # vectors held now (incremental adds included)
     created_at: datetime = Field(default_factory=utcnow)
+    # the index choice (flat | ivf, nlist, nprobe, measured recall@10) as JSON
+    spec_json: str | None = Field(default=None, sa_column=Column(Text))
+    checkpoint_sha256: str | None = Field(default=None, max_length=64)  # weights it embedded with
+    snapshot_sha256: str | None = Field(default=None, max_length=64)  # label snapshot at build/update
+    updated_at: datetime | None = None  # last incremental add
 
 
 class IngestError(SQLModel, table=True):

@@ -379,3 +379,88 @@ def make_training_run(session: Session, *, name: str = "run-a", config: dict | N
     session.add(run)
     session.flush()
     return run
+
+
+def train_tiny_run(db_url: str, data_dir: Path, out: Path, *extra: str, epochs: int = 2) -> Path:
+    """``python -m pipeline.train`` in this process: a tiny-rn run of a few CPU seconds on the
+    store's train split (see ``make_training_store``)."""
+    from pipeline.train import cli as train_cli
+
+    assert train_cli.main(["--db", db_url, "--data-dir", str(data_dir), "--out", str(out),
+                           "--model", "tiny-rn", "--epochs", str(epochs), "--batch-size", "8",
+                           "--workers", "0", "--no-progress", "--device", "cpu",
+                           *extra]) == 0
+    return out
+
+
+# --- indexes (python -m pipeline.index) -------------------------------------------------------
+
+
+def make_indexed_run(db_url: str, data_dir: Path, out: Path, *, n: int = 24) -> Path:
+    """A training store of ``n`` studies, a tiny run trained on it and the run's index."""
+    from db.engine import get_engine
+    from pipeline.index import cli as index_cli
+
+    with Session(get_engine(db_url)) as s:
+        make_training_store(s, data_dir, n=n)
+        s.commit()
+    train_tiny_run(db_url, data_dir, out, "--negatives", "use")
+    assert index_cli.main(["--run", str(out), "--db", db_url, "--no-progress"]) == 0
+    return out
+
+
+def write_synthetic_index(db_url: str, run_dir: Path, study_ids: list[int], *, n_labels: int,
+                          dim: int = 64, sentence_dim: int = 32, seed: int = 0) -> Path:
+    """An index folder as ``python -m pipeline.index`` writes it, of random unit vectors: the
+    given studies, ``n_labels`` label texts over the vocabulary's categories (1-3 per study),
+    and its EmbeddingIndex row. For page tests at a scale no tiny run reaches quickly."""
+    import json
+
+    from db import queries
+    from db.engine import session_scope
+    from pipeline import vocab
+    from pipeline.index import files
+    from pipeline.index.projection import fit_map, save_map
+    from pipeline.index.vectors import build_index
+
+    rng = np.random.default_rng(seed)
+
+    def unit(*shape):
+        x = rng.standard_normal(shape).astype(np.float32)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    cats = list(vocab.category_ids())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps({"model": "tiny-rn"}))
+    folder = files.index_dir(run_dir)
+    folder.mkdir(exist_ok=True)
+    ids = np.asarray(sorted(study_ids), np.int64)
+    vectors = unit(len(ids), dim)
+    index, spec = build_index(vectors, ids)
+    files.write_index(index, spec, folder / "images.faiss")
+    files.write_npz(folder / "images.npz", study_ids=ids, vectors=vectors)
+    groups = [cats[i % len(cats)] for i in range(n_labels)]
+    texts = [f"label {i} of {g.replace('_', ' ')}" for i, g in enumerate(groups)]
+    pairs = [(s, int(lab)) for s in ids for lab in rng.choice(n_labels, rng.integers(1, 4),
+                                                              replace=False)]
+    pair = np.asarray(pairs, np.int64)
+    labels = files.LabelSet(texts, groups, unit(n_labels, dim), unit(n_labels, sentence_dim),
+                            pair[:, 0], pair[:, 1])
+    files.write_labels(folder, labels)
+    label_index, label_spec = build_index(labels.vectors)
+    files.write_index(label_index, label_spec, folder / "labels.faiss")
+    files.write_prompts(folder, files.Prompts(cats, unit(len(cats), dim), unit(len(cats), dim)))
+    xy, projection = fit_map(vectors)
+    save_map(folder, ids, xy, projection)
+    manifest = files.Manifest(run=run_dir.name, training_run_id=None, checkpoint="none",
+                              checkpoint_sha256="0" * 64, snapshot_sha256="", built_at="",
+                              updated_at=None, images=spec.__dict__, labels=label_spec.__dict__,
+                              map_method=projection.method, sentence_encoder="random",
+                              counts={"studies": len(ids), "labels": n_labels})
+    files.write_manifest(folder, manifest)
+    with session_scope(db_url) as s:
+        queries.record_embedding_index(session=s, training_run_id=None, kind="image",
+                                       path=str(folder.resolve()), dim=dim, count=len(ids),
+                                       spec=spec.__dict__, checkpoint_sha256="0" * 64,
+                                       snapshot_sha256="", rebuilt=True)
+    return run_dir

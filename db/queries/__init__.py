@@ -16,7 +16,8 @@ two modules share live in ``_common`` (private to the package):
 - ``settle``: settlement, adjudication, and the settled labels training and export read;
 - ``review``: the review queue, decisions with optimistic locking, undo, agreement data;
 - ``training``: settled labels per split, each study's training image, TrainingRun rows;
-- ``evaluation``: a split's labelled studies and findings, training runs, stored evaluations.
+- ``evaluation``: a split's labelled studies and findings, training runs, stored evaluations;
+- ``index``: EmbeddingIndex rows, the studies an index embeds, study cards for result lists.
 """
 
 from db.queries import (
@@ -27,6 +28,7 @@ from db.queries import (
     browse,
     evaluation,
     extraction,
+    index,
     ingest,
     knowledge,
     review,
@@ -40,6 +42,7 @@ from db.queries.auth import *  # noqa: F403
 from db.queries.browse import *  # noqa: F403
 from db.queries.evaluation import *  # noqa: F403
 from db.queries.extraction import *  # noqa: F403
+from db.queries.index import *  # noqa: F403
 from db.queries.ingest import *  # noqa: F403
 from db.queries.knowledge import *  # noqa: F403
 from db.queries.review import *  # noqa: F403
@@ -48,5 +51,6 @@ from db.queries.training import *  # noqa: F403
 
 # exactly the modules' exports (tests/db/test_queries_api.py), not the submodules' names
 __all__ = [*accounts.__all__, *answers.__all__, *assignment.__all__, *auth.__all__,
-           *browse.__all__, *evaluation.__all__, *extraction.__all__, *ingest.__all__,
-           *knowledge.__all__, *review.__all__, *settle.__all__, *training.__all__]
+           *browse.__all__, *evaluation.__all__, *extraction.__all__, *index.__all__,
+           *ingest.__all__, *knowledge.__all__, *review.__all__, *settle.__all__,
+           *training.__all__]

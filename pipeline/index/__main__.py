@@ -1,0 +1,3 @@
+from pipeline.index.cli import main
+
+raise SystemExit(main())
