@@ -1,28 +1,5 @@
-"""Generate the demo corpus: synthetic chest radiographs with known findings and their reports.
-
-No labelled chest X-ray set can ship with the app, so the demo, the training tests and the
-zero-shot evaluation use phantoms whose findings are known exactly and really drawn in the pixels
-(``pipeline.demo.phantom``, ``pipeline.demo.lesions``), with reports written from the same truth
-(``pipeline.demo.report``). The output folder holds::
-
-    manifest.csv      study_id,image,report,view,patient_id,study_date,split (for `ingest folder`)
-    truth.jsonl       one line per study: ids, split, view, PNG path and the exact findings
-    images/*.png      every study; dicom/*.dcm for a share of studies (the manifest points there)
-    reports/*.txt     FINDINGS / IMPRESSION prose
-    corpus.json       the generation config (seed, n, size, holdout, ...)
-
-The same seed gives byte-identical files whatever the worker count. Splits are by patient;
-``--holdout-category`` keeps studies showing a category (and any mention of it) out of train/val.
-
-Examples::
-
-    python -m pipeline.demo --out data/demo --n 1000 --seed 0
-    python -m pipeline.demo --out /tmp/zs --n 300 --seed 1 --size 128 \\
-        --holdout-category pneumothorax --contact-sheet
-
-``docs/contact_sheet.png`` comes from ``--out /tmp/sheet --n 400 --seed 0 --contact-sheet
-docs/contact_sheet.png``.
-"""
+"""The demo corpus generator: plans studies (patients, splits, case mix), renders each phantom
+and its report, and writes the manifest, truth and DICOM share; usage in ``pipeline.demo.cli``."""
 
 from __future__ import annotations
 

@@ -1,16 +1,6 @@
-"""Extract findings from report text: the rule-based extractor (offline default) or an LLM.
-
-File mode (JSONL in, JSONL out; input lines {"id": ..., "text": ...}):
-    python -m pipeline.extract --input reports.jsonl --output findings.jsonl
-DB mode (every report without findings from the current extractor version -> Finding rows,
-status "proposed", once per report and version, never on a report under review; failures ->
-ExtractionError rows; safe to run twice at once):
-    python -m pipeline.extract --db sqlite:///data/medfilip.db --extractor llm --concurrency 16
-
-Output findings: {"category", "presence", "severity", "location": {"side", "region"}, "side",
-"evidence": {"start", "end", "text"}, "extractor"}; evidence offsets index into the input text
-(DB mode: Report.text). The API key is read from OPENAI_API_KEY only, never from a flag.
-"""
+"""The extraction library: file mode (JSONL in, JSONL out) and DB mode (reports still to
+extract -> proposed findings, written once per extractor version); usage in
+``pipeline.extract.cli``."""
 
 from __future__ import annotations
 

@@ -1,20 +1,5 @@
-"""Ingest: studies (DICOM / PNG / JPEG + report text) -> de-identified Study, Image, Report rows.
-
-    python -m pipeline.ingest --db sqlite:///data/medfilip.db openi ../shared/data/openi/NLMCXR_reports.tgz
-    python -m pipeline.ingest --data-dir data folder ../shared/data/images/
-
-Sources: ``folder DIR [--manifest CSV]`` (images plus a manifest with study_id, image, report
-and optional view, patient_id, study_date, split, dataset; DIR/manifest.csv is used when present;
-without a manifest every image is ingested, DICOMs grouped by study), ``openi TGZ [--images
-DIR]``, ``mimic-cxr-jpg ROOT`` and ``chexpert ROOT`` (their published layouts).
-
-Everything is de-identified on the way in (``pipeline.ingest.deid``): keys are salted pseudonyms
-(salt: ``MEDFILIP_SALT``), dates shift per patient, DICOM headers are never stored, and report
-text is scrubbed of the study's known identifiers. Ingest is idempotent (a key already stored is
-"unchanged") and resumable: each batch of studies is one transaction and pixel files have
-deterministic names, so a killed run picks up where it stopped. A bad item becomes an
-IngestError row and the run goes on; the exit status is 1 only when nothing could be ingested.
-"""
+"""The ingest library: items from a source -> de-identified Study, Image and Report rows, in
+batches of one transaction each (the CLI and its usage are in ``pipeline.ingest.cli``)."""
 
 from __future__ import annotations
 

@@ -1,28 +1,5 @@
-"""Load the packaged IKI dictionary (``pipeline/resources/iki.yaml``) into KnowledgeEntry rows.
-
-    python -m pipeline.knowledge sync --db sqlite:///data/medfilip.db
-    python -m pipeline.knowledge sync --dry-run      # say what would change, write nothing
-    python -m pipeline.knowledge draft --db sqlite:///data/medfilip.db --limit 20
-
-``draft`` asks the LLM (OPENAI_BASE_URL / OPENAI_MODEL / OPENAI_API_KEY) for explanations of the
-subclasses that stored findings use but the dictionary lacks ("severity:mild" effusion,
-"region:apical" nodule...); they are stored as ``llm-draft`` / ``draft`` for review
-(``pipeline.knowledge.draft``).
-
-Rows are keyed (category, subclass), subclass "" for the category itself. Our written texts are
-stored with source ``written`` and status ``approved`` (LLM-made drafts come from elsewhere, as
-``llm-draft`` / ``draft``, and are never touched here).
-
-Reviewed edits are never overwritten. An existing row is updated only when ALL hold:
-  * its source is ``written`` (not an LLM draft),
-  * no reviewer is recorded on it (``reviewer_id`` is NULL), and
-  * its explanation is exactly what this sync last wrote to it, read back from the sync's own
-    audit event (ReviewEvent, action "sync"); a row with no sync event is someone else's.
-Every write goes through the ``db.queries`` knowledge writes: audited as a ReviewEvent with
-reviewer NULL, and version-checked (it bumps ``version``, so a page that has the row open sees
-the change; and an edit made between the sync's read and its write is kept, not overwritten).
-Rows of categories no longer in the file are left alone.
-"""
+"""IKI sync: the packaged dictionary (``pipeline/resources/iki.yaml``) -> KnowledgeEntry rows,
+never over a reviewed edit; usage in ``pipeline.knowledge.cli``."""
 
 from __future__ import annotations
 
