@@ -14,9 +14,17 @@ The mean zero-shot AUC is over the seen categories with >= 20 test positives (is
 
 (the first four from the SSM run; unseen_* for the held-out category).
 
+Measured on the shared 2-core CPU (seed 0, pneumothorax held out, 4,000 studies at 128 px, 1,018
+test studies; other helpers' jobs running, 8-48 images/s): with these defaults (tiny-rn at 64 px,
+AdamW lr 2e-3 cosine over 6 epochs, negatives used) mean_zero_shot_auc=0.735 unseen_auc=0.667
+unseen_abnormal_auc=0.578 unseen_vs_nearest=0.099 hard_label_auc=0.708 infonce_auc=0.704 (the
+InfoNCE run reached 3.4 epochs); issue 8's bar of 0.85 is not met. SSM-only runs: small-rn at 128
+px, lr 5e-4, 0.7 epochs: 0.602; tiny-rn at 64 px, lr 5e-4 (flat), 2.3 epochs: 0.646; lr 2e-3
+over 3 epochs: 0.678.
+
     .venv/bin/python bench/learns.py --minutes 5
     .venv/bin/python bench/learns.py --seed 1 --holdout-category pleural_effusion --minutes 5 \\
-        --train-arg=--negatives=use --keep /tmp/learns
+        --model small-rn --image-size 128 --keep /tmp/learns
 """
 
 from __future__ import annotations
@@ -45,11 +53,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="training minutes per run (default 5)")
     p.add_argument("--n", type=int, default=4000, help="demo studies (default 4000)")
     p.add_argument("--size", type=int, default=128, help="demo image side in px (default 128)")
-    p.add_argument("--model", default="small-rn", help="architecture (default small-rn, 128 px)")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="training input side (default: the architecture's)")
-    p.add_argument("--epochs", type=int, default=100,
-                   help="epoch cap; --minutes normally stops training first (default 100)")
+    # defaults: the best we measured on the shared 2-core CPU (see the module docstring)
+    p.add_argument("--model", default="tiny-rn", help="architecture (default tiny-rn)")
+    p.add_argument("--image-size", type=int, default=64,
+                   help="training input side in px (default 64)")
+    p.add_argument("--epochs", type=int, default=6,
+                   help="epochs of the cosine schedule; --minutes may stop it earlier (default 6)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    p.add_argument("--negatives", choices=("drop", "use"), default="use",
+                   help="absent findings as 'no {category}' texts (default use)")
     p.add_argument("--losses", default=",".join(LOSSES),
                    help="comma-separated losses to run, in order (default ssm,hard,infonce)")
     p.add_argument("--train-arg", action="append", default=[], metavar="ARG",
@@ -105,7 +117,8 @@ def train_and_evaluate(loss: str, work: Path, db: str, args: argparse.Namespace,
         run = work / "runs" / f"{loss}-s{args.seed}-{i}"
     train = ["pipeline.train", "--db", db, "--out", str(run), "--include-proposed",
              "--loss", loss, "--model", args.model, "--epochs", str(args.epochs),
-             "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--device", "cpu"]
+             "--max-minutes", str(args.minutes), "--seed", str(args.seed), "--device", "cpu",
+             "--lr", str(args.lr), "--negatives", args.negatives]
     if args.image_size:
         train += ["--image-size", str(args.image_size)]
     stage(f"train ({loss})", train + list(args.train_arg), env)
